@@ -1,0 +1,35 @@
+"""Event store port and backends. Knows nothing of the chat domain: payloads are bytes.
+
+Backends live in their own modules and import their drivers only when used:
+`event_store.memory.InMemoryEventStore`, `event_store.sqlite.SqliteEventStore`,
+`event_store.postgres.PostgresEventStore`, `event_store.dynamodb.DynamoDBEventStore`.
+`open_event_store(url)` picks one from a URL.
+"""
+
+from event_store._types import (
+    DEFAULT_SNAPSHOT_INTERVAL,
+    ConcurrencyError,
+    EventStore,
+    EventStoreError,
+    EventStoreUnavailableError,
+    LoadedStream,
+    NewEvent,
+    Snapshot,
+    SnapshotFactory,
+    StoredEvent,
+    snapshot_due,
+)
+
+__all__ = [
+    "DEFAULT_SNAPSHOT_INTERVAL",
+    "ConcurrencyError",
+    "EventStore",
+    "EventStoreError",
+    "EventStoreUnavailableError",
+    "LoadedStream",
+    "NewEvent",
+    "Snapshot",
+    "SnapshotFactory",
+    "StoredEvent",
+    "snapshot_due",
+]
