@@ -16,7 +16,10 @@ def test_version_is_printed_when_asked(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_console_script_runs_in_a_fresh_process() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "cqrs_es.cli", "--version"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "cqrs_es.cli", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.startswith("cqrs-es ")
 

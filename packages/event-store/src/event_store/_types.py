@@ -21,9 +21,7 @@ class ConcurrencyError(EventStoreError):
         self.expected_version = expected_version
         self.actual_version = actual_version
         detail = "" if actual_version is None else f", found {actual_version}"
-        super().__init__(
-            f"aggregate {aggregate_id!r}: expected version {expected_version}{detail}"
-        )
+        super().__init__(f"aggregate {aggregate_id!r}: expected version {expected_version}{detail}")
 
 
 class EventStoreUnavailableError(EventStoreError):
