@@ -12,7 +12,9 @@ import sys
 from collections.abc import Callable, Sequence
 
 # name -> (module, help). The module defines `configure(parser)` and `run(args) -> int`.
-SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "dev": ("cqrs_es.dev", "run command, query and updater locally on SQLite files"),
+}
 
 
 def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
