@@ -89,6 +89,7 @@ class EventStore(Protocol):
     """Append-only journal of events per aggregate, with snapshots and a global read order."""
 
     snapshot_interval: int
+    """A snapshot is written whenever the version crosses a multiple of this (0: never)."""
 
     def append(
         self,
@@ -102,7 +103,9 @@ class EventStore(Protocol):
         The events get seq_nr expected_version+1, +2, … When the new version crosses a multiple
         of `snapshot_interval` and `snapshot` is given, the snapshot it returns is written in
         the same transaction. Returns the new version. Raises `ConcurrencyError` when the
-        aggregate is not at `expected_version`.
+        aggregate is not at `expected_version` (and writes nothing, snapshot included), and
+        `ValueError` for an empty `events`, a negative `expected_version` or an empty id.
+        The factory may be called before the version check, so it must not have side effects.
         """
         ...
 
@@ -114,7 +117,8 @@ class EventStore(Protocol):
         """Events of every aggregate with position > `after_position`, in position order.
 
         Positions are gap-free and a reader tailing with this never skips an event, even while
-        concurrent writers commit.
+        concurrent writers commit. Backends without a global order (DynamoDB, whose change
+        stream replaces this) raise `NotImplementedError`.
         """
         ...
 
@@ -126,3 +130,13 @@ class EventStore(Protocol):
 def snapshot_due(old_version: int, new_version: int, interval: int) -> bool:
     """Whether a multiple of `interval` lies in (old_version, new_version]."""
     return interval > 0 and new_version // interval > old_version // interval
+
+
+def validate_append(aggregate_id: str, expected_version: int, events: Sequence[NewEvent]) -> None:
+    """Reject an append that no backend should accept (shared by the backends)."""
+    if not aggregate_id:
+        raise ValueError("aggregate_id must not be empty")
+    if expected_version < 0:
+        raise ValueError(f"expected_version must be >= 0, got {expected_version}")
+    if not events:
+        raise ValueError("append needs at least one event")

@@ -1,0 +1,117 @@
+"""In-memory event store: for unit tests and throwaway runs. Nothing survives the process."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from types import TracebackType
+
+from event_store._types import (
+    DEFAULT_SNAPSHOT_INTERVAL,
+    ConcurrencyError,
+    EventStoreError,
+    LoadedStream,
+    NewEvent,
+    Snapshot,
+    SnapshotFactory,
+    StoredEvent,
+    snapshot_due,
+    validate_append,
+)
+
+
+class InMemoryEventStore:
+    """An `EventStore` held in process memory, safe to share between threads.
+
+    It follows the same rules as the SQL backends (conditional append, snapshots every
+    `snapshot_interval` events, a gap-free global position starting at 1, unique event ids), so
+    code tested against it behaves the same on a real backend.
+    """
+
+    def __init__(self, snapshot_interval: int = DEFAULT_SNAPSHOT_INTERVAL) -> None:
+        if snapshot_interval < 0:
+            raise ValueError("snapshot_interval must be >= 0 (0 disables snapshots)")
+        self.snapshot_interval = snapshot_interval
+        # One lock for everything: appends are short and this backend is not about throughput.
+        self._lock = threading.Lock()
+        self._log: list[StoredEvent] = []  # index i holds position i + 1
+        self._streams: dict[str, list[StoredEvent]] = {}
+        self._snapshots: dict[str, Snapshot] = {}
+        self._event_ids: set[str] = set()
+
+    def append(
+        self,
+        aggregate_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        snapshot: SnapshotFactory | None = None,
+    ) -> int:
+        """Append `events` if the aggregate is at `expected_version`; see `EventStore.append`."""
+        validate_append(aggregate_id, expected_version, events)
+        new_version = expected_version + len(events)
+        # The factory runs before the lock: it is caller code and may be slow. Its result is
+        # simply discarded when the append below fails.
+        snapshot_payload = (
+            snapshot()
+            if snapshot is not None
+            and snapshot_due(expected_version, new_version, self.snapshot_interval)
+            else None
+        )
+        with self._lock:
+            stream = self._streams.get(aggregate_id, [])
+            if len(stream) != expected_version:
+                raise ConcurrencyError(aggregate_id, expected_version, len(stream))
+            ids = [event.event_id for event in events]
+            if len(set(ids)) != len(ids) or not self._event_ids.isdisjoint(ids):
+                raise EventStoreError(f"aggregate {aggregate_id!r}: duplicate event id in {ids}")
+            stored = [
+                StoredEvent(
+                    aggregate_id=aggregate_id,
+                    seq_nr=expected_version + offset,
+                    event_id=event.event_id,
+                    event_type=event.event_type,
+                    payload=bytes(event.payload),
+                    occurred_at_ms=event.occurred_at_ms,
+                    metadata=dict(event.metadata),
+                    position=len(self._log) + offset,
+                )
+                for offset, event in enumerate(events, start=1)
+            ]
+            self._streams[aggregate_id] = [*stream, *stored]
+            self._log.extend(stored)
+            self._event_ids.update(ids)
+            if snapshot_payload is not None:
+                self._snapshots[aggregate_id] = Snapshot(
+                    aggregate_id, new_version, snapshot_payload
+                )
+        return new_version
+
+    def load(self, aggregate_id: str) -> LoadedStream:
+        """The latest snapshot and the events after it; an unknown id loads as version 0."""
+        with self._lock:
+            stream = self._streams.get(aggregate_id, [])
+            latest = self._snapshots.get(aggregate_id)
+        after = latest.seq_nr if latest is not None else 0
+        return LoadedStream(aggregate_id, latest, stream[after:], len(stream))
+
+    def read_all(self, after_position: int = 0, limit: int = 1000) -> Sequence[StoredEvent]:
+        """Events with position > `after_position`, in position order, at most `limit`."""
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        start = max(after_position, 0)
+        with self._lock:
+            return self._log[start : start + limit]
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def __enter__(self) -> InMemoryEventStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

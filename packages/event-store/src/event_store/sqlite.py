@@ -1,0 +1,308 @@
+"""SQLite event store: one file, WAL mode, safe for threads and for several processes.
+
+SQLite has a single writer at a time; every append runs in a `BEGIN IMMEDIATE` transaction, which
+takes the write lock up front (waiting up to `busy_timeout_ms`). Because appends are serialized
+by that lock, positions (the table's rowid) are assigned and committed in the same order, so a
+reader tailing `read_all` can never see position n+1 before position n: the log is gap-free.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any
+
+from event_store._types import (
+    DEFAULT_SNAPSHOT_INTERVAL,
+    ConcurrencyError,
+    EventStoreError,
+    EventStoreUnavailableError,
+    LoadedStream,
+    NewEvent,
+    Snapshot,
+    SnapshotFactory,
+    StoredEvent,
+    snapshot_due,
+    validate_append,
+)
+
+# Migrations, applied in order; the database's `PRAGMA user_version` is the number applied.
+# Append new steps, never edit old ones.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        # `position` is the rowid: assigned max+1 inside the write lock, so gap-free.
+        """
+        CREATE TABLE events (
+            position       INTEGER PRIMARY KEY,
+            aggregate_id   TEXT    NOT NULL,
+            seq_nr         INTEGER NOT NULL CHECK (seq_nr >= 1),
+            event_id       TEXT    NOT NULL UNIQUE,
+            event_type     TEXT    NOT NULL,
+            payload        BLOB    NOT NULL,
+            metadata       TEXT    NOT NULL DEFAULT '{}',
+            occurred_at_ms INTEGER NOT NULL,
+            UNIQUE (aggregate_id, seq_nr)
+        )
+        """,
+        # Only the latest snapshot per aggregate is kept: load never needs an older one.
+        """
+        CREATE TABLE snapshots (
+            aggregate_id TEXT    PRIMARY KEY,
+            seq_nr       INTEGER NOT NULL,
+            payload      BLOB    NOT NULL
+        )
+        """,
+    ),
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+_EVENT_COLUMNS = (
+    "position, aggregate_id, seq_nr, event_id, event_type, payload, metadata, occurred_at_ms"
+)
+_IDLE_CONNECTIONS = 8
+_RETRYABLE = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+
+
+class SqliteEventStore:
+    """An `EventStore` in a SQLite file.
+
+    Connections are pooled: each call borrows one for its duration, so any number of threads can
+    use the store at once (readers in parallel thanks to WAL, writers one after the other). The
+    schema is created or migrated on construction (`ensure_schema`), which is idempotent and safe
+    when several processes start on the same file at once.
+
+    `synchronous=FULL`: a commit that returned is on disk even after a power cut (WAL's NORMAL
+    could lose the last commits), because an acknowledged command must never be lost.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        snapshot_interval: int = DEFAULT_SNAPSHOT_INTERVAL,
+        *,
+        busy_timeout_ms: int = 5000,
+    ) -> None:
+        if snapshot_interval < 0:
+            raise ValueError("snapshot_interval must be >= 0 (0 disables snapshots)")
+        self.path = os.fspath(path)
+        if self.path == ":memory:" or self.path.startswith("file:"):
+            raise ValueError("SqliteEventStore needs a file path (use InMemoryEventStore)")
+        self.snapshot_interval = snapshot_interval
+        self._busy_timeout_ms = busy_timeout_ms
+        self._lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []
+        self._closed = False
+        self.ensure_schema()
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: no implicit transactions; we issue BEGIN/COMMIT ourselves.
+        # check_same_thread=False: a pooled connection moves between threads, one at a time.
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self._busy_timeout_ms / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise EventStoreError(f"{self.path}: cannot switch to WAL mode (got {mode!r})")
+            conn.execute("PRAGMA synchronous = FULL")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._closed:
+                raise EventStoreError("the event store is closed")
+            conn = self._idle.pop() if self._idle else None
+        try:
+            if conn is None:
+                conn = self._connect()
+            yield conn
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF in _RETRYABLE:
+                raise EventStoreUnavailableError(f"{self.path}: {exc}") from exc
+            raise
+        finally:
+            if conn is not None:
+                if conn.in_transaction:  # an error left a transaction open
+                    conn.rollback()
+                with self._lock:
+                    keep = not self._closed and len(self._idle) < _IDLE_CONNECTIONS
+                    if keep:
+                        self._idle.append(conn)
+                if not keep:
+                    conn.close()
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
+        with self._connection() as conn:
+            conn.execute(begin)
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.execute("COMMIT")
+
+    # -- schema ------------------------------------------------------------------------------
+
+    def ensure_schema(self) -> None:
+        """Create or migrate the tables to `SCHEMA_VERSION`; a no-op when already there.
+
+        Runs inside `BEGIN IMMEDIATE`, so concurrent processes migrate one after the other and
+        each sees the other's `user_version`.
+        """
+        with self._transaction("BEGIN IMMEDIATE") as conn:
+            current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if current > SCHEMA_VERSION:
+                raise EventStoreError(
+                    f"{self.path}: schema version {current} is newer than this code "
+                    f"({SCHEMA_VERSION}); upgrade the application"
+                )
+            for version in range(current, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[version]:
+                    conn.execute(statement)
+            if current != SCHEMA_VERSION:
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    # -- the port ----------------------------------------------------------------------------
+
+    def append(
+        self,
+        aggregate_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        snapshot: SnapshotFactory | None = None,
+    ) -> int:
+        """Append `events` if the aggregate is at `expected_version`; see `EventStore.append`."""
+        validate_append(aggregate_id, expected_version, events)
+        new_version = expected_version + len(events)
+        # Computed before taking the write lock: the factory is caller code, and the write lock
+        # blocks every other writer. Discarded if the append fails.
+        snapshot_payload = (
+            snapshot()
+            if snapshot is not None
+            and snapshot_due(expected_version, new_version, self.snapshot_interval)
+            else None
+        )
+        rows = [
+            (
+                aggregate_id,
+                expected_version + offset,
+                event.event_id,
+                event.event_type,
+                bytes(event.payload),
+                json.dumps(dict(event.metadata)),
+                event.occurred_at_ms,
+            )
+            for offset, event in enumerate(events, start=1)
+        ]
+        with self._transaction("BEGIN IMMEDIATE") as conn:
+            current = _current_version(conn, aggregate_id)
+            if current != expected_version:
+                raise ConcurrencyError(aggregate_id, expected_version, current)
+            try:
+                conn.executemany(
+                    "INSERT INTO events (aggregate_id, seq_nr, event_id, event_type, payload,"
+                    " metadata, occurred_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+            except sqlite3.IntegrityError as exc:
+                # (aggregate_id, seq_nr) cannot clash here: the write lock is held since the
+                # version check. What is left is a duplicate event id.
+                raise EventStoreError(f"aggregate {aggregate_id!r}: {exc}") from exc
+            if snapshot_payload is not None:
+                conn.execute(
+                    "INSERT INTO snapshots (aggregate_id, seq_nr, payload) VALUES (?, ?, ?)"
+                    " ON CONFLICT (aggregate_id) DO UPDATE"
+                    " SET seq_nr = excluded.seq_nr, payload = excluded.payload",
+                    (aggregate_id, new_version, bytes(snapshot_payload)),
+                )
+        return new_version
+
+    def load(self, aggregate_id: str) -> LoadedStream:
+        """The latest snapshot and the events after it; an unknown id loads as version 0."""
+        # One read transaction: the snapshot and the events come from the same state.
+        with self._transaction("BEGIN") as conn:
+            row = conn.execute(
+                "SELECT seq_nr, payload FROM snapshots WHERE aggregate_id = ?", (aggregate_id,)
+            ).fetchone()
+            latest = None if row is None else Snapshot(aggregate_id, int(row[0]), bytes(row[1]))
+            after = 0 if latest is None else latest.seq_nr
+            events = [
+                _stored_event(r)
+                for r in conn.execute(
+                    f"SELECT {_EVENT_COLUMNS} FROM events"
+                    " WHERE aggregate_id = ? AND seq_nr > ? ORDER BY seq_nr",
+                    (aggregate_id, after),
+                )
+            ]
+        version = events[-1].seq_nr if events else after
+        return LoadedStream(aggregate_id, latest, events, version)
+
+    def read_all(self, after_position: int = 0, limit: int = 1000) -> Sequence[StoredEvent]:
+        """Events with position > `after_position`, in position order, at most `limit`."""
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        with self._connection() as conn:
+            return [
+                _stored_event(r)
+                for r in conn.execute(
+                    f"SELECT {_EVENT_COLUMNS} FROM events WHERE position > ?"
+                    " ORDER BY position LIMIT ?",
+                    (after_position, limit),
+                )
+            ]
+
+    def close(self) -> None:
+        """Close the pooled connections; connections in use close when they are returned."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    def __enter__(self) -> SqliteEventStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _current_version(conn: sqlite3.Connection, aggregate_id: str) -> int:
+    row = conn.execute(
+        "SELECT MAX(seq_nr) FROM events WHERE aggregate_id = ?", (aggregate_id,)
+    ).fetchone()
+    return 0 if row is None or row[0] is None else int(row[0])
+
+
+def _stored_event(row: Any) -> StoredEvent:
+    position, aggregate_id, seq_nr, event_id, event_type, payload, metadata, occurred = row
+    return StoredEvent(
+        aggregate_id=aggregate_id,
+        seq_nr=seq_nr,
+        event_id=event_id,
+        event_type=event_type,
+        payload=bytes(payload),
+        occurred_at_ms=occurred,
+        metadata=json.loads(metadata),
+        position=position,
+    )

@@ -1,0 +1,84 @@
+"""The event store contract, run against the SQLite backend, plus SQLite-specific behaviour."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from contract import EventStoreContract, StoreFactory, closing_factory, new_event, snapshot_of
+from event_store import EventStoreError, EventStoreUnavailableError
+from event_store.sqlite import SCHEMA_VERSION, SqliteEventStore
+
+
+class TestSqliteEventStore(EventStoreContract):
+    @pytest.fixture
+    def store_factory(self, tmp_path: Path) -> Iterator[StoreFactory]:
+        path = tmp_path / "events.db"
+        yield from closing_factory(lambda interval: SqliteEventStore(path, interval))
+
+
+def test_keeps_everything_when_the_file_is_opened_again(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    history = [f"e{n}" for n in range(5)]
+    with SqliteEventStore(path, snapshot_interval=2) as store:
+        store.append("a", 0, [new_event(n) for n in history[:3]], snapshot=snapshot_of(history[:3]))
+        store.append("a", 3, [new_event(n) for n in history[3:]])
+        store.append("b", 0, [new_event("b1", metadata={"k": "v"})])
+        loaded, log = store.load("a"), list(store.read_all())
+
+    with SqliteEventStore(path, snapshot_interval=2) as reopened:
+        assert reopened.load("a") == loaded
+        assert list(reopened.read_all()) == log
+        assert reopened.append("b", 1, [new_event("b2")]) == 2
+        assert [e.position for e in reopened.read_all()] == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_uses_wal_and_records_the_schema_version_when_created(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    SqliteEventStore(path).close()
+    SqliteEventStore(path).close()
+
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_raises_unavailable_when_another_process_holds_the_write_lock(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    store = SqliteEventStore(path, busy_timeout_ms=50)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(EventStoreUnavailableError):
+            store.append("a", 0, [new_event("a1")])
+        assert store.load("a").version == 0  # WAL: readers are not blocked by the writer
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert store.append("a", 0, [new_event("a1")]) == 1
+    store.close()
+
+
+def test_refuses_to_open_when_the_schema_is_newer_than_the_code(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    SqliteEventStore(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+
+    with pytest.raises(EventStoreError, match="newer"):
+        SqliteEventStore(path)
+
+
+def test_raises_value_error_when_path_is_in_memory() -> None:
+    with pytest.raises(ValueError, match="file path"):
+        SqliteEventStore(":memory:")
+
+
+def test_raises_event_store_error_when_used_after_close(tmp_path: Path) -> None:
+    store = SqliteEventStore(tmp_path / "events.db")
+    store.close()
+
+    with pytest.raises(EventStoreError, match="closed"):
+        store.load("a")
