@@ -1,1 +1,158 @@
-"""chat_domain."""
+"""The group-chat domain: pure data and functions, standard library only, no I/O.
+
+- ids and values: `GroupChatId`, `UserAccountId`, `MemberId`, `MessageId`, `EventId`, `Ulid`,
+  `GroupChatName`, `MessageContent`, `Role` (`X.parse(raw, field=...)` for untrusted input)
+- state: `GroupChat`, `Member`, `Message`
+- commands: `CreateGroupChat`, `RenameGroupChat`, `AddMember`, `RemoveMember`, `PostMessage`,
+  `EditMessage`, `DeleteMessage`, `DeleteGroupChat` (`Command` is their union)
+- events: `GroupChatCreated`, ... (`Event` is their union, `GroupChatEvent` their base)
+- behaviour: `decide`, `evolve`, `replay`
+- errors: `DomainError` and its subclasses, `ErrorCode`, `EventSequenceError`
+- codec: `encode`, `decode`, `encode_state`, `decode_state`, `DecodeError`, ... (also importable
+  as `chat_domain.codec`)
+"""
+
+from chat_domain.codec import (
+    SCHEMA_VERSIONS,
+    STATE_SCHEMA_VERSION,
+    UPCASTERS,
+    DecodeError,
+    EncodedEvent,
+    UpcasterRegistry,
+    decode,
+    decode_state,
+    encode,
+    encode_state,
+    type_name_of,
+)
+from chat_domain.commands import (
+    AddMember,
+    Command,
+    CreateGroupChat,
+    DeleteGroupChat,
+    DeleteMessage,
+    EditMessage,
+    IdGenerator,
+    PostMessage,
+    RemoveMember,
+    RenameGroupChat,
+)
+from chat_domain.decider import decide, evolve, replay
+from chat_domain.errors import (
+    AlreadyAMemberError,
+    DomainError,
+    ErrorCode,
+    EventSequenceError,
+    GroupChatAlreadyDeletedError,
+    GroupChatAlreadyExistsError,
+    GroupChatDeletedError,
+    GroupChatNotFoundError,
+    LastAdministratorError,
+    MessageNotFoundError,
+    NameUnchangedError,
+    NotAMemberError,
+    NotAnAdministratorError,
+    NotSenderOrAdministratorError,
+    NotTheSenderError,
+    RuleViolationError,
+    ValidationError,
+)
+from chat_domain.events import (
+    EVENT_TYPES,
+    Event,
+    GroupChatCreated,
+    GroupChatDeleted,
+    GroupChatEvent,
+    GroupChatMemberAdded,
+    GroupChatMemberRemoved,
+    GroupChatMessageDeleted,
+    GroupChatMessageEdited,
+    GroupChatMessagePosted,
+    GroupChatRenamed,
+)
+from chat_domain.ids import EventId, GroupChatId, MemberId, MessageId, UserAccountId
+from chat_domain.state import GroupChat, Member, Message
+from chat_domain.timestamps import from_epoch_ms, to_epoch_ms, to_utc_millis
+from chat_domain.ulid import InvalidUlidError, Ulid, UlidGenerator, new_ulid
+from chat_domain.values import (
+    GROUP_CHAT_NAME_MAX_LENGTH,
+    MESSAGE_CONTENT_MAX_LENGTH,
+    GroupChatName,
+    MessageContent,
+    Role,
+)
+
+__all__ = [
+    "EVENT_TYPES",
+    "GROUP_CHAT_NAME_MAX_LENGTH",
+    "MESSAGE_CONTENT_MAX_LENGTH",
+    "SCHEMA_VERSIONS",
+    "STATE_SCHEMA_VERSION",
+    "UPCASTERS",
+    "AddMember",
+    "AlreadyAMemberError",
+    "Command",
+    "CreateGroupChat",
+    "DecodeError",
+    "DeleteGroupChat",
+    "DeleteMessage",
+    "DomainError",
+    "EditMessage",
+    "EncodedEvent",
+    "ErrorCode",
+    "Event",
+    "EventId",
+    "EventSequenceError",
+    "GroupChat",
+    "GroupChatAlreadyDeletedError",
+    "GroupChatAlreadyExistsError",
+    "GroupChatCreated",
+    "GroupChatDeleted",
+    "GroupChatDeletedError",
+    "GroupChatEvent",
+    "GroupChatId",
+    "GroupChatMemberAdded",
+    "GroupChatMemberRemoved",
+    "GroupChatMessageDeleted",
+    "GroupChatMessageEdited",
+    "GroupChatMessagePosted",
+    "GroupChatName",
+    "GroupChatNotFoundError",
+    "GroupChatRenamed",
+    "IdGenerator",
+    "InvalidUlidError",
+    "LastAdministratorError",
+    "Member",
+    "MemberId",
+    "Message",
+    "MessageContent",
+    "MessageId",
+    "MessageNotFoundError",
+    "NameUnchangedError",
+    "NotAMemberError",
+    "NotAnAdministratorError",
+    "NotSenderOrAdministratorError",
+    "NotTheSenderError",
+    "PostMessage",
+    "RemoveMember",
+    "RenameGroupChat",
+    "Role",
+    "RuleViolationError",
+    "Ulid",
+    "UlidGenerator",
+    "UpcasterRegistry",
+    "UserAccountId",
+    "ValidationError",
+    "decide",
+    "decode",
+    "decode_state",
+    "encode",
+    "encode_state",
+    "evolve",
+    "from_epoch_ms",
+    "new_ulid",
+    "replay",
+    "to_epoch_ms",
+    "to_utc_millis",
+    "type_name_of",
+]

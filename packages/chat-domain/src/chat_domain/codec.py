@@ -1,0 +1,462 @@
+"""Event and snapshot codec: domain objects <-> compact UTF-8 JSON bytes.
+
+Events
+------
+`encode(event)` gives an `EncodedEvent`: a stable `type_name` (the event class name), the
+type's current `schema_version`, the JSON `payload`, and the envelope fields an event store
+indexes (`event_id`, `aggregate_id`, `seq_nr`, `occurred_at_ms`). The payload is
+self-contained: it holds the envelope too, plus `schemaVersion`, so a store that keeps only the
+type name and the payload bytes loses nothing.
+
+`decode(type_name, schema_version, payload)` reverses it. Pass the schema version the store kept,
+or None to use the one inside the payload. Payloads of an older version are upcast first: the
+`UpcasterRegistry` holds functions `(type_name, from_version) -> (dict -> dict)`, each lifting a
+payload one version, applied in a chain until the current version. Anything undecodable (unknown
+type, future version, malformed JSON, missing or ill-typed field, invalid value) raises
+`DecodeError`.
+
+Change a payload like this: bump the type's entry in `SCHEMA_VERSIONS`, change the encoder and
+decoder to the new shape, and register an upcaster from the previous version (see
+`_message_posted_v1_to_v2` below, the real example: `GroupChatMessagePosted` v1 called the
+message text `text`; v2 calls it `content`). Stored events are never rewritten.
+
+Note that decoding re-validates values (names, contents, ids): tightening a validation rule
+therefore needs an upcaster for the events written under the looser rule.
+
+Snapshots
+---------
+`encode_state(state)` / `decode_state(data)` serialize a `GroupChat` with its own
+`STATE_SCHEMA_VERSION`. Snapshots are a cache: `decode_state` raises `DecodeError` for any other
+version, and the caller should then rebuild the state by replaying the events.
+
+JSON keys are camelCase; timestamps are integer milliseconds since the Unix epoch (UTC).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, TypeAlias, TypeVar, assert_never
+
+from chat_domain.errors import ValidationError
+from chat_domain.events import (
+    Event,
+    GroupChatCreated,
+    GroupChatDeleted,
+    GroupChatMemberAdded,
+    GroupChatMemberRemoved,
+    GroupChatMessageDeleted,
+    GroupChatMessageEdited,
+    GroupChatMessagePosted,
+    GroupChatRenamed,
+)
+from chat_domain.ids import EventId, GroupChatId, MemberId, MessageId, UserAccountId
+from chat_domain.state import GroupChat, Member, Message
+from chat_domain.timestamps import from_epoch_ms, to_epoch_ms
+from chat_domain.values import GroupChatName, MessageContent, Role
+
+JsonObject: TypeAlias = dict[str, Any]
+"""A decoded JSON object, as upcasters see it."""
+
+Upcaster: TypeAlias = Callable[[JsonObject], JsonObject]
+"""Lifts a payload from one schema version to the next. May mutate and return its argument."""
+
+SCHEMA_VERSIONS: Final[Mapping[str, int]] = {
+    "GroupChatCreated": 1,
+    "GroupChatRenamed": 1,
+    "GroupChatMemberAdded": 1,
+    "GroupChatMemberRemoved": 1,
+    "GroupChatMessagePosted": 2,
+    "GroupChatMessageEdited": 1,
+    "GroupChatMessageDeleted": 1,
+    "GroupChatDeleted": 1,
+}
+"""The current schema version of every event type; the keys are the stable type names."""
+
+STATE_SCHEMA_VERSION: Final = 1
+"""The version of the snapshot format written by `encode_state`."""
+
+_SCHEMA_VERSION_KEY: Final = "schemaVersion"
+
+_T = TypeVar("_T")
+
+
+class DecodeError(Exception):
+    """Stored bytes cannot be turned into a domain object. A server-side fault, never a 4xx."""
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedEvent:
+    """An event ready to store: its type name, schema version and JSON payload, plus the
+    envelope fields a store indexes (`aggregate_id` is the prefixed wire form)."""
+
+    type_name: str
+    schema_version: int
+    payload: bytes
+    event_id: str
+    aggregate_id: str
+    seq_nr: int
+    occurred_at_ms: int
+
+
+class UpcasterRegistry:
+    """Upcasters by `(type_name, from_version)`; each lifts a payload to `from_version + 1`."""
+
+    def __init__(self) -> None:
+        self._upcasters: dict[tuple[str, int], Upcaster] = {}
+
+    def add(self, type_name: str, from_version: int, upcaster: Upcaster) -> None:
+        """Register `upcaster` for payloads of `type_name` at `from_version`."""
+        key = (type_name, from_version)
+        if key in self._upcasters:
+            raise ValueError(f"an upcaster for {type_name} v{from_version} is already registered")
+        self._upcasters[key] = upcaster
+
+    def register(self, type_name: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+        """Decorator form of `add`."""
+
+        def decorator(upcaster: Upcaster) -> Upcaster:
+            self.add(type_name, from_version, upcaster)
+            return upcaster
+
+        return decorator
+
+    def upcast(
+        self, type_name: str, from_version: int, to_version: int, data: JsonObject
+    ) -> JsonObject:
+        """Apply the chain of upcasters that lifts `data` from `from_version` to `to_version`."""
+        version = from_version
+        while version < to_version:
+            upcaster = self._upcasters.get((type_name, version))
+            if upcaster is None:
+                raise DecodeError(f"{type_name}: no upcaster from schema version {version}")
+            try:
+                data = upcaster(data)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise DecodeError(
+                    f"{type_name}: upcasting from schema version {version} failed: {exc!r}"
+                ) from exc
+            if not isinstance(data, dict):
+                raise DecodeError(f"{type_name}: upcaster from v{version} did not return a dict")
+            version += 1
+        return data
+
+
+UPCASTERS: Final = UpcasterRegistry()
+"""The registry `decode` uses by default."""
+
+
+@UPCASTERS.register("GroupChatMessagePosted", 1)
+def _message_posted_v1_to_v2(data: JsonObject) -> JsonObject:
+    # v1 named the message text `text` (after the read model's column); v2 uses `content`, the
+    # name the command and the other events use.
+    message = dict(data["message"])
+    message["content"] = message.pop("text")
+    return {**data, "message": message}
+
+
+# --- encoding -------------------------------------------------------------------------------
+
+
+def _dumps(data: JsonObject) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _member_to_json(member: Member) -> JsonObject:
+    return {
+        "id": str(member.id),
+        "userAccountId": str(member.user_account_id),
+        "role": member.role.value,
+        "createdAt": to_epoch_ms(member.created_at),
+        "updatedAt": to_epoch_ms(member.updated_at),
+    }
+
+
+def _message_to_json(message: Message) -> JsonObject:
+    return {
+        "id": str(message.id),
+        "senderId": str(message.sender_id),
+        "content": message.content.value,
+        "deleted": message.deleted,
+        "createdAt": to_epoch_ms(message.created_at),
+        "updatedAt": to_epoch_ms(message.updated_at),
+    }
+
+
+def _payload_fields(event: Event) -> JsonObject:
+    match event:
+        case GroupChatCreated():
+            return {"name": event.name.value, "member": _member_to_json(event.member)}
+        case GroupChatRenamed():
+            return {"name": event.name.value}
+        case GroupChatMemberAdded():
+            return {"member": _member_to_json(event.member)}
+        case GroupChatMemberRemoved():
+            return {
+                "memberId": str(event.member_id),
+                "userAccountId": str(event.user_account_id),
+            }
+        case GroupChatMessagePosted() | GroupChatMessageEdited():
+            return {"message": _message_to_json(event.message)}
+        case GroupChatMessageDeleted():
+            return {"messageId": str(event.message_id)}
+        case GroupChatDeleted():
+            return {}
+        case _:
+            assert_never(event)
+
+
+def type_name_of(event: Event) -> str:
+    """The stable type name stored with `event` (its class name)."""
+    return type(event).__name__
+
+
+def encode(event: Event) -> EncodedEvent:
+    """Serialize `event` at its type's current schema version."""
+    type_name = type_name_of(event)
+    version = SCHEMA_VERSIONS[type_name]
+    occurred_at_ms = to_epoch_ms(event.occurred_at)
+    data: JsonObject = {
+        _SCHEMA_VERSION_KEY: version,
+        "eventId": str(event.event_id),
+        "aggregateId": str(event.aggregate_id),
+        "seqNr": event.seq_nr,
+        "executorId": str(event.executor_id),
+        "occurredAt": occurred_at_ms,
+        **_payload_fields(event),
+    }
+    return EncodedEvent(
+        type_name=type_name,
+        schema_version=version,
+        payload=_dumps(data),
+        event_id=str(event.event_id),
+        aggregate_id=str(event.aggregate_id),
+        seq_nr=event.seq_nr,
+        occurred_at_ms=occurred_at_ms,
+    )
+
+
+def encode_state(state: GroupChat) -> bytes:
+    """Serialize a snapshot of `state` (format `STATE_SCHEMA_VERSION`)."""
+    return _dumps(
+        {
+            _SCHEMA_VERSION_KEY: STATE_SCHEMA_VERSION,
+            "id": str(state.id),
+            "name": state.name.value,
+            "members": [_member_to_json(m) for m in state.members],
+            "messages": [_message_to_json(m) for m in state.messages],
+            "deleted": state.deleted,
+            "seqNr": state.seq_nr,
+            "version": state.version,
+            "createdAt": to_epoch_ms(state.created_at),
+            "updatedAt": to_epoch_ms(state.updated_at),
+        }
+    )
+
+
+# --- decoding -------------------------------------------------------------------------------
+
+# Epoch milliseconds that a datetime can hold (years 1..9999 would allow more, but a stored
+# timestamp outside 1970..9999 is corrupt anyway).
+_MAX_EPOCH_MS: Final = 253_402_300_799_999
+
+
+class _Reader:
+    """Typed access to a JSON object; every failure is a `DecodeError` naming the JSON path."""
+
+    def __init__(self, data: object, path: str) -> None:
+        if not isinstance(data, dict):
+            raise DecodeError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        self._data: dict[str, object] = data
+        self._path = path
+
+    @property
+    def data(self) -> dict[str, object]:
+        return self._data
+
+    def _get(self, key: str) -> object:
+        try:
+            return self._data[key]
+        except KeyError:
+            raise DecodeError(f"{self._path}.{key}: missing") from None
+
+    def string(self, key: str) -> str:
+        value = self._get(key)
+        if not isinstance(value, str):
+            raise DecodeError(f"{self._path}.{key}: expected a string")
+        return value
+
+    def integer(self, key: str, minimum: int = 0, maximum: int | None = None) -> int:
+        value = self._get(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise DecodeError(f"{self._path}.{key}: expected an integer")
+        if value < minimum or (maximum is not None and value > maximum):
+            raise DecodeError(f"{self._path}.{key}: {value} is out of range")
+        return value
+
+    def boolean(self, key: str) -> bool:
+        value = self._get(key)
+        if not isinstance(value, bool):
+            raise DecodeError(f"{self._path}.{key}: expected a boolean")
+        return value
+
+    def timestamp(self, key: str) -> datetime:
+        return from_epoch_ms(self.integer(key, maximum=_MAX_EPOCH_MS))
+
+    def obj(self, key: str) -> _Reader:
+        return _Reader(self._get(key), f"{self._path}.{key}")
+
+    def objs(self, key: str) -> list[_Reader]:
+        value = self._get(key)
+        if not isinstance(value, list):
+            raise DecodeError(f"{self._path}.{key}: expected an array")
+        return [_Reader(item, f"{self._path}.{key}[{i}]") for i, item in enumerate(value)]
+
+    def parsed(self, key: str, parse: Callable[[object], _T]) -> _T:
+        """A string field read by a value object's `parse`; invalid values are `DecodeError`s."""
+        raw = self.string(key)
+        try:
+            return parse(raw)
+        except ValidationError as exc:
+            raise DecodeError(f"{self._path}.{key}: {exc.reason}") from exc
+
+
+def _load_json(data: bytes, what: str) -> _Reader:
+    try:
+        decoded = json.loads(data)
+    except (UnicodeDecodeError, ValueError, TypeError) as exc:
+        raise DecodeError(f"{what}: not valid UTF-8 JSON: {exc}") from exc
+    return _Reader(decoded, what)
+
+
+def _member_from_json(r: _Reader) -> Member:
+    return Member(
+        id=r.parsed("id", MemberId.parse),
+        user_account_id=r.parsed("userAccountId", UserAccountId.parse),
+        role=r.parsed("role", Role.parse),
+        created_at=r.timestamp("createdAt"),
+        updated_at=r.timestamp("updatedAt"),
+    )
+
+
+def _message_from_json(r: _Reader) -> Message:
+    return Message(
+        id=r.parsed("id", MessageId.parse),
+        sender_id=r.parsed("senderId", UserAccountId.parse),
+        content=r.parsed("content", _content),
+        deleted=r.boolean("deleted"),
+        created_at=r.timestamp("createdAt"),
+        updated_at=r.timestamp("updatedAt"),
+    )
+
+
+def _name(raw: object) -> GroupChatName:
+    # Stored names are already trimmed; the constructor refuses anything else, so a name
+    # that is not canonical is reported as corrupt rather than silently changed.
+    if not isinstance(raw, str):  # pragma: no cover - _Reader.parsed only passes strings
+        raise ValidationError("name", "must be a string")
+    return GroupChatName(raw)
+
+
+def _content(raw: object) -> MessageContent:
+    if not isinstance(raw, str):  # pragma: no cover - _Reader.parsed only passes strings
+        raise ValidationError("content", "must be a string")
+    return MessageContent(raw)
+
+
+def _decode_event(type_name: str, r: _Reader) -> Event:
+    envelope = (
+        r.parsed("eventId", EventId.parse),
+        r.parsed("aggregateId", GroupChatId.parse),
+        r.integer("seqNr", minimum=1),
+        r.parsed("executorId", UserAccountId.parse),
+        r.timestamp("occurredAt"),
+    )
+    match type_name:
+        case "GroupChatCreated":
+            return GroupChatCreated(
+                *envelope, name=r.parsed("name", _name), member=_member_from_json(r.obj("member"))
+            )
+        case "GroupChatRenamed":
+            return GroupChatRenamed(*envelope, name=r.parsed("name", _name))
+        case "GroupChatMemberAdded":
+            return GroupChatMemberAdded(*envelope, member=_member_from_json(r.obj("member")))
+        case "GroupChatMemberRemoved":
+            return GroupChatMemberRemoved(
+                *envelope,
+                member_id=r.parsed("memberId", MemberId.parse),
+                user_account_id=r.parsed("userAccountId", UserAccountId.parse),
+            )
+        case "GroupChatMessagePosted":
+            return GroupChatMessagePosted(*envelope, message=_message_from_json(r.obj("message")))
+        case "GroupChatMessageEdited":
+            return GroupChatMessageEdited(*envelope, message=_message_from_json(r.obj("message")))
+        case "GroupChatMessageDeleted":
+            return GroupChatMessageDeleted(
+                *envelope, message_id=r.parsed("messageId", MessageId.parse)
+            )
+        case "GroupChatDeleted":
+            return GroupChatDeleted(*envelope)
+    raise DecodeError(f"unknown event type {type_name!r}")  # pragma: no cover - checked earlier
+
+
+def decode(
+    type_name: str,
+    schema_version: int | None,
+    payload: bytes,
+    *,
+    upcasters: UpcasterRegistry = UPCASTERS,
+) -> Event:
+    """The event stored as `type_name` at `schema_version` with `payload`.
+
+    `schema_version=None` uses the version recorded inside the payload. Older versions are
+    upcast with `upcasters`. Raises `DecodeError` when the bytes cannot be decoded.
+    """
+    current = SCHEMA_VERSIONS.get(type_name)
+    if current is None:
+        raise DecodeError(f"unknown event type {type_name!r}")
+    reader = _load_json(payload, type_name)
+    embedded = reader.integer(_SCHEMA_VERSION_KEY, minimum=1)
+    if schema_version is not None and schema_version != embedded:
+        raise DecodeError(
+            f"{type_name}: stored as schema version {schema_version}, "
+            f"but the payload says {embedded}"
+        )
+    if embedded > current:
+        raise DecodeError(
+            f"{type_name}: schema version {embedded} is newer than this code's ({current})"
+        )
+    if embedded < current:
+        data = upcasters.upcast(type_name, embedded, current, dict(reader.data))
+        data[_SCHEMA_VERSION_KEY] = current
+        reader = _Reader(data, type_name)
+    return _decode_event(type_name, reader)
+
+
+def decode_state(data: bytes) -> GroupChat:
+    """The `GroupChat` in a snapshot written by `encode_state`.
+
+    Raises `DecodeError` for malformed data or another format version (rebuild from events then).
+    """
+    r = _load_json(data, "GroupChat")
+    version = r.integer(_SCHEMA_VERSION_KEY)
+    if version != STATE_SCHEMA_VERSION:
+        raise DecodeError(
+            f"snapshot format version {version} is not the supported {STATE_SCHEMA_VERSION}"
+        )
+    members = tuple(_member_from_json(m) for m in r.objs("members"))
+    if not members:
+        raise DecodeError("GroupChat.members: a group chat always has at least one member")
+    return GroupChat(
+        id=r.parsed("id", GroupChatId.parse),
+        name=r.parsed("name", _name),
+        members=members,
+        messages=tuple(_message_from_json(m) for m in r.objs("messages")),
+        deleted=r.boolean("deleted"),
+        seq_nr=r.integer("seqNr", minimum=1),
+        version=r.integer("version", minimum=1),
+        created_at=r.timestamp("createdAt"),
+        updated_at=r.timestamp("updatedAt"),
+    )

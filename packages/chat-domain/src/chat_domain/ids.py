@@ -1,0 +1,97 @@
+"""Identifier value objects. `str(id)` is the wire form; `X.parse(raw, field=...)` reads it.
+
+| class | wire form | accepted on input |
+| --- | --- | --- |
+| `GroupChatId` | `GroupChat-<ULID>` | with or without the prefix |
+| `UserAccountId` | `UserAccount-<ULID>` | with or without the prefix |
+| `MemberId`, `MessageId`, `EventId` | `<ULID>` | the bare ULID only |
+
+ULIDs are accepted in either case and always written upper-case. Ids of different kinds never
+compare equal, even when they wrap the same ULID.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar, Self
+
+from chat_domain.errors import ValidationError
+from chat_domain.ulid import InvalidUlidError, Ulid, new_ulid
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class _UlidId:
+    """Base of the ULID-backed ids. Subclasses set `PREFIX` (or not) and the default `FIELD`."""
+
+    ulid: Ulid
+
+    PREFIX: ClassVar[str | None] = None
+    FIELD: ClassVar[str] = "id"
+
+    @classmethod
+    def parse(cls, raw: object, *, field: str | None = None) -> Self:
+        """Read the wire form; raise `ValidationError` naming `field` (default `FIELD`)."""
+        field_name = field or cls.FIELD
+        if raw is None:
+            raise ValidationError(field_name, "is required")
+        if not isinstance(raw, str):
+            raise ValidationError(field_name, f"must be a string, not {type(raw).__name__}")
+        text = raw
+        if cls.PREFIX is not None and text.startswith(f"{cls.PREFIX}-"):
+            text = text[len(cls.PREFIX) + 1 :]
+        try:
+            return cls(Ulid.parse(text))
+        except InvalidUlidError as exc:
+            expected = (
+                f"a ULID, optionally prefixed with '{cls.PREFIX}-'" if cls.PREFIX else "a ULID"
+            )
+            raise ValidationError(field_name, f"must be {expected} ({exc})") from None
+
+    @classmethod
+    def generate(cls, generator: Callable[[], Ulid] = new_ulid) -> Self:
+        """A new id from `generator` (default: the process-wide monotonic ULID generator)."""
+        return cls(generator())
+
+    def __str__(self) -> str:
+        return f"{self.PREFIX}-{self.ulid}" if self.PREFIX else str(self.ulid)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}('{self}')"
+
+
+@dataclass(frozen=True, slots=True, order=True, repr=False)
+class GroupChatId(_UlidId):
+    """Identifies a group chat (the aggregate). Wire form `GroupChat-<ULID>`."""
+
+    PREFIX: ClassVar[str | None] = "GroupChat"
+    FIELD: ClassVar[str] = "groupChatId"
+
+
+@dataclass(frozen=True, slots=True, order=True, repr=False)
+class UserAccountId(_UlidId):
+    """Identifies a user account (an executor, a member, a sender). `UserAccount-<ULID>`."""
+
+    PREFIX: ClassVar[str | None] = "UserAccount"
+    FIELD: ClassVar[str] = "userAccountId"
+
+
+@dataclass(frozen=True, slots=True, order=True, repr=False)
+class MemberId(_UlidId):
+    """Identifies one membership of a user account in a group chat. A bare ULID."""
+
+    FIELD: ClassVar[str] = "memberId"
+
+
+@dataclass(frozen=True, slots=True, order=True, repr=False)
+class MessageId(_UlidId):
+    """Identifies a message. A bare ULID."""
+
+    FIELD: ClassVar[str] = "messageId"
+
+
+@dataclass(frozen=True, slots=True, order=True, repr=False)
+class EventId(_UlidId):
+    """Identifies an event. A bare ULID."""
+
+    FIELD: ClassVar[str] = "eventId"

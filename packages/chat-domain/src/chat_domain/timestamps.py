@@ -1,0 +1,32 @@
+"""Timestamps in the domain: timezone-aware UTC datetimes with millisecond precision.
+
+Events store time as integer milliseconds since the Unix epoch; keeping datetimes at that
+precision everywhere makes encode/decode an exact round trip.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_utc_millis(moment: datetime) -> datetime:
+    """`moment` in UTC, truncated to whole milliseconds. Naive datetimes are refused.
+
+    Raises `ValueError` for a naive datetime: guessing its zone would silently shift history.
+    """
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("timestamps must be timezone-aware (use datetime.now(UTC))")
+    utc = moment.astimezone(UTC)
+    return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
+
+
+def to_epoch_ms(moment: datetime) -> int:
+    """Whole milliseconds since the Unix epoch (truncated, like `to_utc_millis`)."""
+    return (to_utc_millis(moment) - _EPOCH) // timedelta(milliseconds=1)
+
+
+def from_epoch_ms(epoch_ms: int) -> datetime:
+    """The UTC datetime `epoch_ms` milliseconds after the Unix epoch."""
+    return _EPOCH + timedelta(milliseconds=epoch_ms)
