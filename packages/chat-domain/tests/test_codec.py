@@ -1,0 +1,283 @@
+"""Event and snapshot codec: round trips, the stored shape, upcasting, and decode failures."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from chat_domain import (
+    EVENT_TYPES,
+    SCHEMA_VERSIONS,
+    STATE_SCHEMA_VERSION,
+    AddMember,
+    Command,
+    CreateGroupChat,
+    DecodeError,
+    DeleteGroupChat,
+    DeleteMessage,
+    EditMessage,
+    Event,
+    EventId,
+    GroupChat,
+    GroupChatId,
+    GroupChatMessagePosted,
+    GroupChatName,
+    MemberId,
+    MessageContent,
+    MessageId,
+    PostMessage,
+    RemoveMember,
+    RenameGroupChat,
+    Role,
+    Ulid,
+    UlidGenerator,
+    UpcasterRegistry,
+    UserAccountId,
+    decide,
+    decode,
+    decode_state,
+    encode,
+    encode_state,
+    evolve,
+)
+from chat_domain.codec import JsonObject
+
+T0 = datetime(2026, 3, 1, 12, 0, 0, 250000, tzinfo=UTC)
+ALICE = UserAccountId(Ulid.from_parts(1, 1))
+BOB = UserAccountId(Ulid.from_parts(1, 2))
+
+
+def history() -> tuple[list[Event], GroupChat]:
+    """One event of every type, and the state after them."""
+    ids = UlidGenerator(clock=lambda: 1_700_000_000_000, random_bytes=bytes)
+    chat_id = GroupChatId.generate(ids)
+    message_id = MessageId.generate(ids)
+    second_id = MessageId.generate(ids)
+    commands: list[Command] = [
+        CreateGroupChat(chat_id, GroupChatName("Team 日本"), ALICE, MemberId.generate(ids)),
+        AddMember(chat_id, BOB, Role.MEMBER, ALICE, MemberId.generate(ids)),
+        RenameGroupChat(chat_id, GroupChatName("Renamed"), ALICE),
+        PostMessage(chat_id, message_id, MessageContent('he said "hi" 🎉\n'), BOB),
+        PostMessage(chat_id, second_id, MessageContent("second"), ALICE),
+        EditMessage(chat_id, message_id, MessageContent("edited"), BOB),
+        DeleteMessage(chat_id, second_id, ALICE),
+        RemoveMember(chat_id, BOB, ALICE),
+        DeleteGroupChat(chat_id, ALICE),
+    ]
+    state: GroupChat | None = None
+    events: list[Event] = []
+    for i, command in enumerate(commands):
+        (event,) = decide(
+            state, command, event_id=EventId.generate(ids), occurred_at=T0 + timedelta(seconds=i)
+        )
+        state = evolve(state, event)
+        events.append(event)
+    assert state is not None
+    return events, state
+
+
+EVENTS, FINAL_STATE = history()
+
+
+def test_history_covers_every_event_type_when_built() -> None:
+    assert {type(e) for e in EVENTS} == set(EVENT_TYPES)
+    assert set(SCHEMA_VERSIONS) == {cls.__name__ for cls in EVENT_TYPES}
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
+def test_event_round_trips_when_encoded_and_decoded(event: Event) -> None:
+    encoded = encode(event)
+    assert encoded.type_name == type(event).__name__
+    assert encoded.schema_version == SCHEMA_VERSIONS[encoded.type_name]
+    assert decode(encoded.type_name, encoded.schema_version, encoded.payload) == event
+    assert decode(encoded.type_name, None, encoded.payload) == event
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
+def test_encoded_event_carries_the_envelope_for_the_store_when_encoded(event: Event) -> None:
+    encoded = encode(event)
+    assert encoded.event_id == str(event.event_id)
+    assert encoded.aggregate_id == str(event.aggregate_id)
+    assert encoded.aggregate_id.startswith("GroupChat-")
+    assert encoded.seq_nr == event.seq_nr
+    assert encoded.occurred_at_ms == int(event.occurred_at.timestamp() * 1000)
+    data = json.loads(encoded.payload)
+    assert data["occurredAt"] == encoded.occurred_at_ms
+    assert data["schemaVersion"] == encoded.schema_version
+
+
+def test_payload_is_compact_utf8_json_with_epoch_millisecond_times_when_encoded() -> None:
+    posted = next(e for e in EVENTS if isinstance(e, GroupChatMessagePosted))
+    payload = encode(posted).payload
+    assert b": " not in payload
+    assert b", " not in payload
+    assert "🎉".encode() in payload  # not \\u-escaped
+    message = json.loads(payload)["message"]
+    assert message["content"] == 'he said "hi" 🎉\n'
+    assert message["senderId"] == str(BOB)
+    assert isinstance(message["createdAt"], int)
+
+
+def test_state_round_trips_when_encoded_and_decoded() -> None:
+    data = encode_state(FINAL_STATE)
+    assert json.loads(data)["schemaVersion"] == STATE_SCHEMA_VERSION
+    assert decode_state(data) == FINAL_STATE
+
+
+def test_state_round_trips_at_every_step_when_encoded_and_decoded() -> None:
+    state: GroupChat | None = None
+    for event in EVENTS:
+        state = evolve(state, event)
+        assert decode_state(encode_state(state)) == state
+
+
+# --- upcasting ------------------------------------------------------------------------------
+
+V1_MESSAGE_POSTED = (
+    b'{"schemaVersion":1,"eventId":"01HQ2X7Z9V8K3M4N5P6R7S8T9V",'
+    b'"aggregateId":"GroupChat-01HQ2X7Z9V8K3M4N5P6R7S8T9A","seqNr":4,'
+    b'"executorId":"UserAccount-01HQ2X7Z9V8K3M4N5P6R7S8T9B","occurredAt":1708000000123,'
+    b'"message":{"id":"01HQ2X7Z9V8K3M4N5P6R7S8T9C",'
+    b'"senderId":"UserAccount-01HQ2X7Z9V8K3M4N5P6R7S8T9B","text":"old but gold",'
+    b'"deleted":false,"createdAt":1708000000123,"updatedAt":1708000000123}}'
+)
+
+
+def test_v1_message_posted_decodes_into_the_current_event_when_upcast() -> None:
+    event = decode("GroupChatMessagePosted", 1, V1_MESSAGE_POSTED)
+    assert isinstance(event, GroupChatMessagePosted)
+    assert event.message.content.value == "old but gold"
+    assert event.seq_nr == 4
+    assert event.occurred_at == datetime(2024, 2, 15, 12, 26, 40, 123000, tzinfo=UTC)
+    # Re-encoding writes the current version, which decodes to the same event.
+    encoded = encode(event)
+    assert encoded.schema_version == 2
+    assert b'"text"' not in encoded.payload
+    assert decode(encoded.type_name, encoded.schema_version, encoded.payload) == event
+
+
+def test_upcasters_are_chained_in_version_order_when_several_versions_behind() -> None:
+    registry = UpcasterRegistry()
+    seen: list[int] = []
+
+    @registry.register("GroupChatMessagePosted", 0)
+    def v0_to_v1(data: JsonObject) -> JsonObject:
+        seen.append(0)
+        message = data.pop("msg")
+        return {**data, "message": {**message, "text": message.pop("body")}}
+
+    @registry.register("GroupChatMessagePosted", 1)
+    def v1_to_v2(data: JsonObject) -> JsonObject:
+        seen.append(1)
+        message = dict(data["message"])
+        message["content"] = message.pop("text")
+        return {**data, "message": message}
+
+    v1: dict[str, Any] = json.loads(V1_MESSAGE_POSTED)
+    message = v1.pop("message")
+    message["body"] = message.pop("text")
+    v0 = {**v1, "schemaVersion": 0, "msg": message}
+    lifted = registry.upcast("GroupChatMessagePosted", 0, 2, v0)
+    assert seen == [0, 1]
+    assert lifted["message"]["content"] == "old but gold"
+
+
+def test_decode_uses_the_given_registry_when_one_is_passed() -> None:
+    registry = UpcasterRegistry()
+    registry.add(
+        "GroupChatMessagePosted",
+        1,
+        lambda d: {**d, "message": {**d["message"], "content": "replaced"}},
+    )
+    event = decode("GroupChatMessagePosted", 1, V1_MESSAGE_POSTED, upcasters=registry)
+    assert isinstance(event, GroupChatMessagePosted)
+    assert event.message.content.value == "replaced"
+
+
+def test_decode_raises_decode_error_when_an_upcaster_is_missing() -> None:
+    with pytest.raises(DecodeError, match="no upcaster"):
+        decode("GroupChatMessagePosted", 1, V1_MESSAGE_POSTED, upcasters=UpcasterRegistry())
+
+
+def test_decode_raises_decode_error_when_an_upcaster_fails() -> None:
+    broken = V1_MESSAGE_POSTED.replace(b'"text"', b'"body"')
+    with pytest.raises(DecodeError, match="upcasting"):
+        decode("GroupChatMessagePosted", 1, broken)
+
+
+def test_register_refuses_a_second_upcaster_when_the_slot_is_taken() -> None:
+    registry = UpcasterRegistry()
+    registry.add("GroupChatRenamed", 1, lambda d: d)
+    with pytest.raises(ValueError, match="already registered"):
+        registry.add("GroupChatRenamed", 1, lambda d: d)
+
+
+# --- decode failures ------------------------------------------------------------------------
+
+
+_DELETE = object()
+
+
+def _created_payload(**changes: object) -> bytes:
+    created = encode(EVENTS[0])
+    data = json.loads(created.payload)
+    for key, value in changes.items():
+        if value is _DELETE:
+            del data[key]
+        else:
+            data[key] = value
+    return json.dumps(data).encode()
+
+
+@pytest.mark.parametrize(
+    ("type_name", "version", "payload"),
+    [
+        pytest.param("GroupChatExploded", 1, encode(EVENTS[0]).payload, id="unknown-type"),
+        pytest.param("GroupChatCreated", 1, b"{not json", id="malformed-json"),
+        pytest.param("GroupChatCreated", 1, b"\xff\xfe", id="not-utf8"),
+        pytest.param("GroupChatCreated", 1, b"[1, 2]", id="not-an-object"),
+        pytest.param("GroupChatCreated", 2, encode(EVENTS[0]).payload, id="version-mismatch"),
+        pytest.param("GroupChatCreated", None, _created_payload(schemaVersion=9), id="future"),
+        pytest.param("GroupChatCreated", None, _created_payload(schemaVersion=0), id="version-0"),
+        pytest.param("GroupChatCreated", 1, _created_payload(name=_DELETE), id="missing-name"),
+        pytest.param("GroupChatCreated", 1, _created_payload(name=""), id="blank-name"),
+        pytest.param("GroupChatCreated", 1, _created_payload(name=5), id="name-not-string"),
+        pytest.param("GroupChatCreated", 1, _created_payload(seqNr="1"), id="seq-nr-string"),
+        pytest.param("GroupChatCreated", 1, _created_payload(seqNr=0), id="seq-nr-zero"),
+        pytest.param("GroupChatCreated", 1, _created_payload(seqNr=True), id="seq-nr-bool"),
+        pytest.param("GroupChatCreated", 1, _created_payload(occurredAt=-1), id="time-negative"),
+        pytest.param("GroupChatCreated", 1, _created_payload(occurredAt=10**20), id="time-huge"),
+        pytest.param("GroupChatCreated", 1, _created_payload(eventId="x"), id="bad-event-id"),
+        pytest.param("GroupChatCreated", 1, _created_payload(member=[]), id="member-not-object"),
+        pytest.param(
+            "GroupChatCreated",
+            1,
+            _created_payload(member={"id": "01HQ2X7Z9V8K3M4N5P6R7S8T9C"}),
+            id="member-incomplete",
+        ),
+    ],
+)
+def test_decode_raises_decode_error_when_payload_is_unusable(
+    type_name: str, version: int | None, payload: bytes
+) -> None:
+    with pytest.raises(DecodeError):
+        decode(type_name, version, payload)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"{}",
+        b"null",
+        encode_state(FINAL_STATE).replace(b'"schemaVersion":1', b'"schemaVersion":99'),
+        encode_state(FINAL_STATE).replace(b'"deleted":true', b'"deleted":"yes"'),
+        json.dumps({**json.loads(encode_state(FINAL_STATE)), "members": []}).encode(),
+    ],
+    ids=["empty", "empty-object", "null", "other-version", "bad-flag", "no-members"],
+)
+def test_decode_state_raises_decode_error_when_snapshot_is_unusable(data: bytes) -> None:
+    with pytest.raises(DecodeError):
+        decode_state(data)

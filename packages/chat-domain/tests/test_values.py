@@ -1,0 +1,156 @@
+"""Identifier and value-object parsing: accepted forms, canonical output, named rejections."""
+
+from __future__ import annotations
+
+import pytest
+from chat_domain import (
+    EventId,
+    GroupChatId,
+    GroupChatName,
+    MemberId,
+    MessageContent,
+    MessageId,
+    Role,
+    UserAccountId,
+    ValidationError,
+)
+
+ULID_TEXT = "01ARYZ6S41TSV4RRFFQ69G5FAV"
+
+
+@pytest.mark.parametrize(
+    ("cls", "prefix"), [(GroupChatId, "GroupChat-"), (UserAccountId, "UserAccount-")]
+)
+@pytest.mark.parametrize("with_prefix", [True, False])
+@pytest.mark.parametrize("text", [ULID_TEXT, ULID_TEXT.lower()])
+def test_prefixed_id_is_read_and_written_prefixed_upper_case_when_given_either_form(
+    cls: type[GroupChatId | UserAccountId], prefix: str, with_prefix: bool, text: str
+) -> None:
+    parsed = cls.parse(prefix + text if with_prefix else text)
+    assert str(parsed) == prefix + ULID_TEXT
+    assert str(parsed.ulid) == ULID_TEXT
+
+
+@pytest.mark.parametrize("cls", [MemberId, MessageId, EventId])
+def test_bare_id_is_written_upper_case_when_parsed_from_lower_case(
+    cls: type[MemberId | MessageId | EventId],
+) -> None:
+    assert str(cls.parse(ULID_TEXT.lower())) == ULID_TEXT
+
+
+@pytest.mark.parametrize(
+    ("cls", "raw", "field"),
+    [
+        (GroupChatId, "not-an-id", "groupChatId"),
+        (GroupChatId, "UserAccount-" + ULID_TEXT, "groupChatId"),
+        (GroupChatId, "groupchat-" + ULID_TEXT, "groupChatId"),
+        (GroupChatId, "GroupChat-", "groupChatId"),
+        (GroupChatId, " " + ULID_TEXT, "groupChatId"),
+        (UserAccountId, "GroupChat-" + ULID_TEXT, "userAccountId"),
+        (UserAccountId, "", "userAccountId"),
+        (MemberId, "GroupChat-" + ULID_TEXT, "memberId"),
+        (MessageId, ULID_TEXT + "0", "messageId"),
+        (EventId, "ILOU" * 6 + "00", "eventId"),
+    ],
+)
+def test_id_parse_raises_validation_error_naming_the_field_when_garbage(
+    cls: type[GroupChatId], raw: str, field: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        cls.parse(raw)
+    assert caught.value.field == field
+    assert caught.value.code == "validation_error"
+    assert caught.value.status == 400
+    assert field in str(caught.value)
+
+
+@pytest.mark.parametrize("raw", [None, 42, ["x"], {"id": ULID_TEXT}, True])
+def test_id_parse_raises_validation_error_when_value_is_not_a_string(raw: object) -> None:
+    with pytest.raises(ValidationError) as caught:
+        UserAccountId.parse(raw, field="executorId")
+    assert caught.value.field == "executorId"
+
+
+def test_ids_of_different_kinds_differ_when_wrapping_the_same_ulid() -> None:
+    group_chat = GroupChatId.parse(ULID_TEXT)
+    user = UserAccountId.parse(ULID_TEXT)
+    assert group_chat != user  # type: ignore[comparison-overlap]
+    assert group_chat == GroupChatId.parse("GroupChat-" + ULID_TEXT)
+    assert hash(group_chat) == hash(GroupChatId.parse(ULID_TEXT))
+
+
+def test_generated_ids_are_distinct_and_increasing_when_generated_in_a_row() -> None:
+    first, second = GroupChatId.generate(), GroupChatId.generate()
+    assert first < second
+    assert str(first).startswith("GroupChat-")
+
+
+# --- GroupChatName --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("Team", "Team"), ("  Team  ", "Team"), ("x", "x"), ("a" * 100, "a" * 100)],
+)
+def test_name_is_trimmed_when_valid(raw: str, expected: str) -> None:
+    assert GroupChatName.parse(raw).value == expected
+
+
+def test_name_of_100_characters_after_trimming_is_accepted_when_padded() -> None:
+    assert len(GroupChatName.parse("  " + "a" * 100 + "  ").value) == 100
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "\t\n", "a" * 101, None, 5])
+def test_name_parse_raises_validation_error_naming_the_field_when_invalid(raw: object) -> None:
+    with pytest.raises(ValidationError) as caught:
+        GroupChatName.parse(raw)
+    assert caught.value.field == "name"
+
+
+def test_name_constructor_refuses_untrimmed_text_when_built_directly() -> None:
+    with pytest.raises(ValidationError):
+        GroupChatName(" Team")
+
+
+# --- MessageContent -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", ["hi", "  indented\n", "a" * 4000, "日本語 🎉"])
+def test_content_is_kept_verbatim_when_valid(raw: str) -> None:
+    assert MessageContent.parse(raw).value == raw
+
+
+@pytest.mark.parametrize("raw", ["", "  ", "\n\t", "a" * 4001, None, 1.5])
+def test_content_parse_raises_validation_error_naming_the_field_when_invalid(raw: object) -> None:
+    with pytest.raises(ValidationError) as caught:
+        MessageContent.parse(raw)
+    assert caught.value.field == "content"
+
+
+# --- Role -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("administrator", Role.ADMINISTRATOR),
+        ("ADMINISTRATOR", Role.ADMINISTRATOR),
+        ("Administrator", Role.ADMINISTRATOR),
+        ("ADMIN", Role.ADMINISTRATOR),
+        ("admin", Role.ADMINISTRATOR),
+        ("member", Role.MEMBER),
+        ("MEMBER", Role.MEMBER),
+    ],
+)
+def test_role_is_read_case_insensitively_when_parsed(raw: str, expected: Role) -> None:
+    role = Role.parse(raw)
+    assert role is expected
+    assert role.value == role.value.lower()
+    assert str(role) == role.value
+
+
+@pytest.mark.parametrize("raw", ["owner", "", " member", None, 1])
+def test_role_parse_raises_validation_error_naming_the_field_when_unknown(raw: object) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Role.parse(raw)
+    assert caught.value.field == "role"
