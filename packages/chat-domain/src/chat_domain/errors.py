@@ -61,6 +61,10 @@ class ValidationError(DomainError):
         self.field = field
         self.reason = message
 
+    def __reduce__(self) -> tuple[type[ValidationError], tuple[str, str]]:
+        # Exception pickles as cls(*args); args holds the combined text, not (field, reason).
+        return (type(self), (self.field, self.reason))
+
 
 class GroupChatNotFoundError(DomainError):
     """The command targets a group chat that does not exist (404)."""
