@@ -1,0 +1,480 @@
+"""`DynamoDBEventStore`: the journal and snapshot tables on Amazon DynamoDB.
+
+The only module of `event_store` that imports boto3 (`import event_store` does not load it).
+The item layout is described in `event_store.dynamodb_records`.
+
+Appends are one `TransactWriteItems` each: a conditional put (`attribute_not_exists`) per
+event, plus an update of the aggregate's snapshot row conditional on its `version` being the
+expected one; that condition is what serializes writers of one aggregate. When a snapshot is
+due, the same update writes the snapshot's payload and seq_nr. Loads read the snapshot row
+with a consistent GetItem, then the events after it from the base table with a consistent,
+paginated Query on the partition key and the sort-key range of the aggregate. (The GSI
+`journal-aid-index` exists for tools; a GSI is only eventually consistent, so loads do not
+use it.)
+
+There is no global order of events: `read_all` is not supported. The read-model updater is fed
+by the journal table's DynamoDB Stream instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    NoRegionError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from event_store import dynamodb_records as rec
+from event_store._types import (
+    DEFAULT_SNAPSHOT_INTERVAL,
+    ConcurrencyError,
+    EventStoreError,
+    EventStoreUnavailableError,
+    LoadedStream,
+    NewEvent,
+    Snapshot,
+    SnapshotFactory,
+    StoredEvent,
+    snapshot_due,
+)
+
+DEFAULT_JOURNAL_TABLE = "journal"
+DEFAULT_SNAPSHOT_TABLE = "snapshot"
+
+MAX_TRANSACTION_ITEMS = 100
+MAX_EVENTS_PER_APPEND = MAX_TRANSACTION_ITEMS - 1
+"""One transaction item is the snapshot row; the rest are events."""
+
+# Errors worth retrying later: the backend is overloaded or briefly failing (botocore has
+# already retried them with backoff by the time they reach us).
+_UNAVAILABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+_UNAVAILABLE_REASONS = frozenset(
+    {"ProvisionedThroughputExceeded", "ThrottlingError", "RequestLimitExceeded"}
+)
+
+_URL_PARAMS = frozenset({"snapshot_table", "endpoint_url", "region", "shard_count"})
+
+
+@dataclass(frozen=True, slots=True)
+class DynamoDBSettings:
+    """What a `dynamodb://` URL says: table names, shard count and where to connect."""
+
+    journal_table: str = DEFAULT_JOURNAL_TABLE
+    snapshot_table: str = DEFAULT_SNAPSHOT_TABLE
+    shard_count: int = rec.DEFAULT_SHARD_COUNT
+    endpoint_url: str | None = None
+    region: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> DynamoDBSettings:
+        """Parse `dynamodb://<journal>?snapshot_table=…&endpoint_url=…&region=…&shard_count=…`.
+
+        Every part is optional: tables default to `journal` and `snapshot`, the region to
+        `AWS_REGION` / `AWS_DEFAULT_REGION` (then boto3's own configuration), the endpoint to
+        AWS's. Raises ValueError for anything else.
+        """
+        parts = urlsplit(url)
+        if parts.scheme != "dynamodb":
+            raise ValueError(f"not a dynamodb:// URL: {url!r}")
+        if parts.path not in ("", "/"):
+            raise ValueError(f"unexpected path in {url!r}: name the journal table as the host")
+        params = dict(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False))
+        unknown = sorted(set(params) - _URL_PARAMS)
+        if unknown:
+            raise ValueError(
+                f"unknown parameter(s) {', '.join(unknown)} in {url!r}; "
+                f"known: {', '.join(sorted(_URL_PARAMS))}"
+            )
+        shard_count = params.get("shard_count", str(rec.DEFAULT_SHARD_COUNT))
+        if not shard_count.isdigit() or int(shard_count) < 1:
+            raise ValueError(f"shard_count must be a positive integer, got {shard_count!r}")
+        region = (
+            params.get("region")
+            or os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION")
+            or None
+        )
+        return cls(
+            journal_table=parts.netloc or DEFAULT_JOURNAL_TABLE,
+            snapshot_table=params.get("snapshot_table") or DEFAULT_SNAPSHOT_TABLE,
+            shard_count=int(shard_count),
+            endpoint_url=params.get("endpoint_url") or None,
+            region=region,
+        )
+
+    def client(self) -> Any:
+        """A boto3 DynamoDB client for these settings (thread-safe; share it)."""
+        config = Config(
+            # Standard mode retries throttling and transient errors with jittered backoff.
+            retries={"mode": "standard", "max_attempts": 3},
+            connect_timeout=5,
+            read_timeout=10,
+        )
+        try:
+            return boto3.session.Session().client(
+                "dynamodb",
+                region_name=self.region,
+                endpoint_url=self.endpoint_url,
+                config=config,
+            )
+        except NoRegionError as exc:
+            raise ValueError(
+                "no AWS region: add region=… to the dynamodb:// URL or set AWS_REGION"
+            ) from exc
+
+
+class DynamoDBEventStore:
+    """Event store on the DynamoDB `journal` and `snapshot` tables (see module docs).
+
+    `client` is a boto3 DynamoDB client (`DynamoDBSettings.client()` makes one); it is
+    thread-safe, and so is this store. `page_size` caps the events read per Query page
+    (None: DynamoDB's 1 MB pages).
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        journal_table: str = DEFAULT_JOURNAL_TABLE,
+        snapshot_table: str = DEFAULT_SNAPSHOT_TABLE,
+        shard_count: int = rec.DEFAULT_SHARD_COUNT,
+        snapshot_interval: int = DEFAULT_SNAPSHOT_INTERVAL,
+        page_size: int | None = None,
+    ) -> None:
+        if shard_count < 1:
+            raise ValueError(f"shard_count must be at least 1, got {shard_count}")
+        if snapshot_interval < 0:
+            raise ValueError(f"snapshot_interval must not be negative, got {snapshot_interval}")
+        if page_size is not None and page_size < 1:
+            raise ValueError(f"page_size must be at least 1, got {page_size}")
+        self._client = client
+        self.journal_table = journal_table
+        self.snapshot_table = snapshot_table
+        self.shard_count = shard_count
+        self.snapshot_interval = snapshot_interval
+        self._page_size = page_size
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, snapshot_interval: int = DEFAULT_SNAPSHOT_INTERVAL
+    ) -> DynamoDBEventStore:
+        """A store for a `dynamodb://` URL (see `DynamoDBSettings.from_url`)."""
+        settings = DynamoDBSettings.from_url(url)
+        return cls(
+            settings.client(),
+            journal_table=settings.journal_table,
+            snapshot_table=settings.snapshot_table,
+            shard_count=settings.shard_count,
+            snapshot_interval=snapshot_interval,
+        )
+
+    def append(
+        self,
+        aggregate_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        snapshot: SnapshotFactory | None = None,
+    ) -> int:
+        """Append `events` in one transaction if the aggregate is at `expected_version`.
+
+        At most 99 events per call (a DynamoDB transaction holds 100 items, one of which is
+        the snapshot row); more raise ValueError. A stale `expected_version` raises
+        `ConcurrencyError`.
+        """
+        _check_aggregate_id(aggregate_id)
+        if expected_version < 0:
+            raise ValueError(f"expected_version must not be negative, got {expected_version}")
+        if not events:
+            raise ValueError("nothing to append: events is empty")
+        if len(events) > MAX_EVENTS_PER_APPEND:
+            raise ValueError(
+                f"cannot append {len(events)} events at once: a DynamoDB transaction holds "
+                f"at most {MAX_TRANSACTION_ITEMS} items, so at most {MAX_EVENTS_PER_APPEND} "
+                "events per append"
+            )
+        new_version = expected_version + len(events)
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.journal_table,
+                    "Item": rec.journal_item(aggregate_id, seq_nr, event, self.shard_count),
+                    "ConditionExpression": "attribute_not_exists(#pkey)",
+                    "ExpressionAttributeNames": {"#pkey": rec.PKEY},
+                }
+            }
+            for seq_nr, event in enumerate(events, start=expected_version + 1)
+        ]
+        items.append(
+            {"Update": self._snapshot_update(aggregate_id, expected_version, new_version, snapshot)}
+        )
+        try:
+            self._client.transact_write_items(
+                TransactItems=items,
+                # Makes botocore's retries of this call idempotent: if a first attempt
+                # committed but its response was lost, the retry reports success instead
+                # of a bogus conflict with our own write.
+                ClientRequestToken=uuid.uuid4().hex,
+            )
+        except ClientError as exc:
+            raise self._append_error(exc, aggregate_id, expected_version, len(items)) from exc
+        except BotoCoreError as exc:
+            raise _translate(exc, f"append to {aggregate_id!r}") from exc
+        return new_version
+
+    def load(self, aggregate_id: str) -> LoadedStream:
+        """The latest snapshot and only the events after it (an unknown id gives version 0)."""
+        _check_aggregate_id(aggregate_id)
+        try:
+            response = self._client.get_item(
+                TableName=self.snapshot_table,
+                Key=rec.item_key(aggregate_id, 0, self.shard_count),
+                ConsistentRead=True,
+            )
+            row = response.get("Item")
+            snap = _snapshot_from_row(aggregate_id, row) if row else None
+            after = snap.seq_nr if snap else 0
+            events = self._events_after(aggregate_id, after)
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, f"load {aggregate_id!r}") from exc
+        for offset, event in enumerate(events, start=1):
+            if event.seq_nr != after + offset:
+                raise EventStoreError(
+                    f"journal of {aggregate_id!r} has a gap: expected seq_nr "
+                    f"{after + offset}, found {event.seq_nr}"
+                )
+        version = events[-1].seq_nr if events else after
+        recorded = int(row[rec.VERSION]["N"]) if row and rec.VERSION in row else 0
+        if version < recorded:
+            # The snapshot row was committed with events that are not there: never expected.
+            raise EventStoreError(
+                f"journal of {aggregate_id!r} ends at seq_nr {version} but its snapshot row "
+                f"records version {recorded}"
+            )
+        return LoadedStream(
+            aggregate_id=aggregate_id, snapshot=snap, events=events, version=version
+        )
+
+    def read_all(self, after_position: int = 0, limit: int = 1000) -> Sequence[StoredEvent]:
+        """Not supported: DynamoDB has no global order of events."""
+        raise NotImplementedError(
+            "DynamoDBEventStore has no global position to read by: the read-model updater "
+            "is fed by the journal table's DynamoDB Stream (decode records with "
+            "event_store.dynamodb_records.stored_event_from_image)"
+        )
+
+    def create_tables(self) -> dict[str, bool]:
+        """Create this store's tables if missing (see `create_tables`)."""
+        return create_tables(
+            self._client, journal_table=self.journal_table, snapshot_table=self.snapshot_table
+        )
+
+    def close(self) -> None:
+        """Close the client's connection pool."""
+        self._client.close()
+
+    def _snapshot_update(
+        self,
+        aggregate_id: str,
+        expected_version: int,
+        new_version: int,
+        snapshot: SnapshotFactory | None,
+    ) -> dict[str, Any]:
+        names = {"#version": rec.VERSION, "#aid": rec.AID}
+        values: dict[str, Any] = {
+            ":new": {"N": str(new_version)},
+            ":aid": {"S": aggregate_id},
+        }
+        assignments = ["#version = :new", "#aid = :aid"]
+        if snapshot is not None and snapshot_due(
+            expected_version, new_version, self.snapshot_interval
+        ):
+            names |= {"#payload": rec.PAYLOAD, "#seq_nr": rec.SEQ_NR}
+            values |= {":payload": {"B": bytes(snapshot())}, ":seq_nr": {"N": str(new_version)}}
+            assignments += ["#payload = :payload", "#seq_nr = :seq_nr"]
+        # DynamoDB rejects unused placeholders, so each branch adds only what it uses.
+        if expected_version == 0:
+            condition = "attribute_not_exists(#pkey)"
+            names["#pkey"] = rec.PKEY
+        else:
+            condition = "#version = :expected"
+            values[":expected"] = {"N": str(expected_version)}
+        return {
+            "TableName": self.snapshot_table,
+            "Key": rec.item_key(aggregate_id, 0, self.shard_count),
+            "UpdateExpression": "SET " + ", ".join(assignments),
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            # On a conflict, the current row comes back so the error can name the version.
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+
+    def _append_error(
+        self, exc: ClientError, aggregate_id: str, expected_version: int, items: int
+    ) -> EventStoreError:
+        if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+            return _translate(exc, f"append to {aggregate_id!r}")
+        reasons: list[dict[str, Any]] = exc.response.get("CancellationReasons") or []
+        codes = {reason.get("Code") for reason in reasons}
+        # TransactionConflict: another transaction on the same items was in flight; like a
+        # failed condition, it means a concurrent writer, and the caller reloads and retries.
+        if codes & {"ConditionalCheckFailed", "TransactionConflict"}:
+            # The snapshot row's update is the last item; its old image tells the version.
+            row_reason = reasons[-1] if len(reasons) == items else {}
+            actual = None
+            if row_reason.get("Code") == "ConditionalCheckFailed":
+                old = row_reason.get("Item") or {}
+                actual = int(old[rec.VERSION]["N"]) if rec.VERSION in old else 0
+            return ConcurrencyError(aggregate_id, expected_version, actual)
+        if codes & _UNAVAILABLE_REASONS:
+            return EventStoreUnavailableError(
+                f"DynamoDB throttled the append to {aggregate_id!r}: {sorted(map(str, codes))}"
+            )
+        return EventStoreError(
+            f"DynamoDB cancelled the append to {aggregate_id!r}: {_message(exc)}"
+        )
+
+    def _events_after(self, aggregate_id: str, after: int) -> list[StoredEvent]:
+        request: dict[str, Any] = {
+            "TableName": self.journal_table,
+            "KeyConditionExpression": "#pkey = :pkey AND #skey BETWEEN :from AND :to",
+            # Another aggregate's keys can fall inside this range when its id extends this
+            # one's (`X-1` and `X-1-5…` in one shard); the filter keeps only ours.
+            "FilterExpression": "#aid = :aid",
+            "ExpressionAttributeNames": {"#pkey": rec.PKEY, "#skey": rec.SKEY, "#aid": rec.AID},
+            "ExpressionAttributeValues": {
+                ":pkey": {"S": rec.partition_key(aggregate_id, self.shard_count)},
+                ":from": {"S": rec.sort_key(aggregate_id, after + 1)},
+                ":to": {"S": rec.sort_key(aggregate_id, rec.MAX_SEQ_NR)},
+                ":aid": {"S": aggregate_id},
+            },
+            "ConsistentRead": True,
+        }
+        if self._page_size is not None:
+            request["Limit"] = self._page_size
+        events: list[StoredEvent] = []
+        while True:
+            page = self._client.query(**request)
+            events.extend(rec.stored_event_from_image(item) for item in page.get("Items", ()))
+            last_key = page.get("LastEvaluatedKey")
+            if not last_key:
+                return events
+            request["ExclusiveStartKey"] = last_key
+
+
+def create_tables(
+    client: Any,
+    *,
+    journal_table: str = DEFAULT_JOURNAL_TABLE,
+    snapshot_table: str = DEFAULT_SNAPSHOT_TABLE,
+) -> dict[str, bool]:
+    """Create the journal and snapshot tables if they do not exist, and wait until active.
+
+    Both are PAY_PER_REQUEST with string keys `pkey` (HASH) and `skey` (RANGE). The journal
+    also gets the GSI `journal-aid-index` (aid HASH, seq_nr RANGE, all attributes) and a
+    stream of NEW_IMAGE records. Existing tables are left as they are. Returns, per table
+    name, whether it was created by this call.
+    """
+    string_keys = [
+        {"AttributeName": rec.PKEY, "AttributeType": "S"},
+        {"AttributeName": rec.SKEY, "AttributeType": "S"},
+    ]
+    key_schema = [
+        {"AttributeName": rec.PKEY, "KeyType": "HASH"},
+        {"AttributeName": rec.SKEY, "KeyType": "RANGE"},
+    ]
+    definitions: dict[str, dict[str, Any]] = {
+        journal_table: {
+            "AttributeDefinitions": [
+                *string_keys,
+                {"AttributeName": rec.AID, "AttributeType": "S"},
+                {"AttributeName": rec.SEQ_NR, "AttributeType": "N"},
+            ],
+            "KeySchema": key_schema,
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": rec.JOURNAL_AID_INDEX,
+                    "KeySchema": [
+                        {"AttributeName": rec.AID, "KeyType": "HASH"},
+                        {"AttributeName": rec.SEQ_NR, "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+            "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+        },
+        snapshot_table: {"AttributeDefinitions": string_keys, "KeySchema": key_schema},
+    }
+    created: dict[str, bool] = {}
+    try:
+        for name, definition in definitions.items():
+            try:
+                client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **definition)
+                created[name] = True
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
+                    raise
+                created[name] = False
+        waiter = client.get_waiter("table_exists")
+        for name in definitions:
+            waiter.wait(TableName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 90})
+    except (ClientError, BotoCoreError) as exc:
+        raise _translate(exc, "create tables") from exc
+    return created
+
+
+def _check_aggregate_id(aggregate_id: str) -> None:
+    if not aggregate_id:
+        raise ValueError("aggregate_id must not be empty")
+
+
+def _snapshot_from_row(aggregate_id: str, row: Mapping[str, Any]) -> Snapshot | None:
+    if rec.PAYLOAD not in row:
+        return None  # the row only tracks the version until the first snapshot is due
+    payload = row[rec.PAYLOAD]["B"]
+    return Snapshot(
+        aggregate_id=aggregate_id, seq_nr=int(row[rec.SEQ_NR]["N"]), payload=bytes(payload)
+    )
+
+
+def _message(exc: ClientError) -> str:
+    error = exc.response.get("Error", {})
+    return f"{error.get('Code', '?')}: {error.get('Message', exc)}"
+
+
+def _translate(exc: ClientError | BotoCoreError, action: str) -> EventStoreError:
+    """Map a botocore error to the store's errors: retryable ones become Unavailable."""
+    if isinstance(exc, BotoConnectionError | HTTPClientError):
+        return EventStoreUnavailableError(f"DynamoDB is unreachable ({action}): {exc}")
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code")
+        if code in _UNAVAILABLE_CODES:
+            return EventStoreUnavailableError(
+                f"DynamoDB is unavailable ({action}): {_message(exc)}"
+            )
+        if code == "ResourceNotFoundException":
+            return EventStoreError(
+                f"DynamoDB table missing ({action}): {_message(exc)}; "
+                "create the tables with `cqrs-es create-dynamodb-tables`"
+            )
+        return EventStoreError(f"DynamoDB error ({action}): {_message(exc)}")
+    return EventStoreError(f"DynamoDB client error ({action}): {exc}")
