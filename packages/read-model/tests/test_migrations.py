@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from read_model import (
@@ -54,6 +55,7 @@ def test_migrate_changes_nothing_when_run_twice(read_model_url: str) -> None:
     assert current_revision(read_model_url) == head_revision()
 
 
+@pytest.mark.slow
 def test_migrate_succeeds_in_every_process_when_processes_migrate_concurrently(
     read_model_url: str,
 ) -> None:
