@@ -29,6 +29,7 @@ from telemetry._core import (
     inject_context,
     instrument_fastapi,
     link_from,
+    shutdown,
     tracing_enabled,
 )
 from telemetry._logging import JsonFormatter, bind_request_id, configure_logging, current_request_id
@@ -52,5 +53,6 @@ __all__ = [
     "inject_context",
     "instrument_fastapi",
     "link_from",
+    "shutdown",
     "tracing_enabled",
 ]

@@ -31,6 +31,7 @@ __all__ = [
     "inject_context",
     "instrument_fastapi",
     "link_from",
+    "shutdown",
     "tracing_enabled",
 ]
 
@@ -114,6 +115,18 @@ def configure(service_name: str, settings: TelemetrySettings | None = None) -> T
     return Telemetry(name, settings, pipeline)
 
 
+def shutdown() -> None:
+    """Flush and stop tracing (tracers become no-ops); JSON logging stays as configured.
+
+    Not needed at normal process exit, where the SDK flushes by itself.
+    """
+    global _pipeline
+    with _lock:
+        previous, _pipeline = _pipeline, None
+    if previous is not None:
+        previous.provider.shutdown()
+
+
 def tracing_enabled() -> bool:
     """Whether the current configuration records and exports spans."""
     return _pipeline is not None
@@ -156,7 +169,13 @@ def instrument_fastapi(app: _App) -> _App:
         return app
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-    FastAPIInstrumentor.instrument_app(app, tracer_provider=_provider())  # type: ignore[arg-type]
+    # One span per request: the per-message "http send" / "http receive" spans add cost (each is
+    # stored and billed by X-Ray) without telling anything the server span does not.
+    FastAPIInstrumentor.instrument_app(
+        app,  # type: ignore[arg-type]
+        tracer_provider=_provider(),
+        exclude_spans=["receive", "send"],
+    )
     return app
 
 

@@ -52,7 +52,7 @@ class DelegatingTracer(trace.Tracer):
     def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:
         return self._tracer.start_span(*args, **kwargs)
 
-    @_agnosticcontextmanager  # type: ignore[arg-type]
+    @_agnosticcontextmanager
     def start_as_current_span(self, *args: Any, **kwargs: Any) -> Iterator[trace.Span]:
         with self._tracer.start_as_current_span(*args, **kwargs) as span:
             yield span

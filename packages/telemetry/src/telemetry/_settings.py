@@ -184,5 +184,6 @@ class TelemetrySettings:
         return match.group("region") if match else None
 
     def resolve_service_name(self, default: str) -> str:
-        """``OTEL_SERVICE_NAME``, else ``service.name`` in ``OTEL_RESOURCE_ATTRIBUTES``, else ``default``."""
+        """The service name: ``OTEL_SERVICE_NAME``, else ``service.name`` in
+        ``OTEL_RESOURCE_ATTRIBUTES``, else ``default``."""
         return self.service_name or self.resource_attributes.get("service.name") or default

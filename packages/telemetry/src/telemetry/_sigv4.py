@@ -11,7 +11,6 @@ Imported only when a signing region is selected.
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Any
 
@@ -29,8 +28,6 @@ except ImportError as exc:  # pragma: no cover - depends on what is installed
     ) from exc
 
 __all__ = ["AwsSigV4Auth", "sigv4_session"]
-
-_logger = logging.getLogger(__name__)
 
 # Only these request headers are signed (plus host and the x-amz-* headers the signer adds):
 # headers like Connection or User-Agent may be rewritten on the way and would break the signature.

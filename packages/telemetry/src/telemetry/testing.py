@@ -16,6 +16,7 @@ Needs the ``otel`` extra (for ``opentelemetry-proto``); the main package never i
 from __future__ import annotations
 
 import gzip
+import logging
 import threading
 import time
 import zlib
@@ -32,7 +33,17 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-__all__ = ["OtlpReceiver", "ReceivedLink", "ReceivedRequest", "ReceivedSpan"]
+import telemetry
+from telemetry._logging import _JsonHandler
+
+__all__ = [
+    "OtlpReceiver",
+    "ReceivedLink",
+    "ReceivedRequest",
+    "ReceivedSpan",
+    "decode_spans",
+    "reset_telemetry",
+]
 
 TRACES_PATH = "/v1/traces"
 
@@ -74,6 +85,16 @@ class ReceivedRequest:
     path: str
     headers: Mapping[str, str]
     body: bytes
+
+
+def reset_telemetry() -> None:
+    """Undo ``telemetry.configure`` between tests: stop tracing, remove the JSON log handler."""
+    telemetry.shutdown()
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, _JsonHandler):
+            root.removeHandler(handler)
+            handler.close()
 
 
 def _value(value: AnyValue) -> Any:
@@ -159,8 +180,12 @@ class OtlpReceiver:
         if self._server is None:
             self._server = ThreadingHTTPServer(self._address, self._handler_class())
             self._server.daemon_threads = True
+            # A short poll interval keeps stop() quick.
             self._thread = threading.Thread(
-                target=self._server.serve_forever, name="otlp-receiver", daemon=True
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="otlp-receiver",
+                daemon=True,
             )
             self._thread.start()
         return self
