@@ -15,6 +15,10 @@ from collections.abc import Callable, Sequence
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "migrate": ("cqrs_es.migrate", "create or upgrade the read model's tables (idempotent)"),
     "dev": ("cqrs_es.dev", "run command, query and updater locally on SQLite files"),
+    "create-dynamodb-tables": (
+        "cqrs_es.create_dynamodb_tables",
+        "create the DynamoDB journal and snapshot tables of EVENT_STORE_URL (idempotent)",
+    ),
 }
 
 
