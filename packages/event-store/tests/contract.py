@@ -485,6 +485,24 @@ class EventStoreContract:
         with pytest.raises(ConcurrencyError):
             one.append("agg", 1, [new_event("c")])
 
+    def test_every_store_works_when_several_are_opened_at_once_on_new_storage(
+        self, store_factory: StoreFactory
+    ) -> None:
+        self._require("reopens_storage")
+        count = 4
+        barrier = threading.Barrier(count, timeout=BARRIER_TIMEOUT_S)
+        stores: list[EventStore] = [None] * count  # type: ignore[list-item]
+
+        def open_store(i: int) -> None:
+            barrier.wait()  # all create the schema at the same moment
+            stores[i] = store_factory()
+
+        run_threads(open_store, count)
+
+        for i, store in enumerate(stores):
+            store.append(f"agg-{i}", 0, [new_event(f"s{i}")])
+        assert [stores[0].load(f"agg-{i}").version for i in range(count)] == [1] * count
+
 
 def store_without_snapshots(store: EventStore, aggregate_id: str) -> list[StoredEvent]:
     """All events of an aggregate appended without snapshot factories (so none is skipped)."""

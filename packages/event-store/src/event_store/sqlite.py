@@ -12,6 +12,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
@@ -112,14 +113,31 @@ class SqliteEventStore:
         )
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise EventStoreError(f"{self.path}: cannot switch to WAL mode (got {mode!r})")
+            self._enable_wal(conn)
             conn.execute("PRAGMA synchronous = FULL")
         except BaseException:
             conn.close()
             raise
         return conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        # WAL is a property of the file: switch once, then every connection just checks. The
+        # switch needs an exclusive lock and SQLite answers SQLITE_BUSY at once, without calling
+        # the busy handler, when processes open a new file together; so retry until the timeout.
+        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        while True:
+            try:
+                mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+                if mode != "wal":
+                    mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF in _RETRYABLE and time.monotonic() < deadline:
+                    time.sleep(0.005)
+                    continue
+                raise
+            if mode != "wal":
+                raise EventStoreError(f"{self.path}: cannot switch to WAL mode (got {mode!r})")
+            return
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
