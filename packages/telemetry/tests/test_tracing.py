@@ -230,3 +230,40 @@ def test_tracing_stops_when_shut_down(receiver: OtlpReceiver) -> None:
 def test_configure_fails_clearly_when_settings_are_invalid() -> None:
     with pytest.raises(telemetry.TelemetryConfigError, match="OTEL_PROPAGATORS"):
         telemetry.configure("svc", TelemetrySettings(propagators=("jaeger",)))
+
+
+def test_spans_are_printed_to_stderr_when_the_console_exporter_is_chosen(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    telemetry.configure("svc", TelemetrySettings(traces_exporter=("console",)))
+
+    with telemetry.get_tracer("t").start_as_current_span("debug-me"):
+        pass
+
+    captured = capsys.readouterr()
+    assert '"name": "debug-me"' in captured.err
+    assert "debug-me" not in captured.out  # standard output stays JSON log lines only
+
+
+def test_lambda_attributes_are_added_to_the_resource_when_running_in_lambda(
+    receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lambda_runtime_env = {
+        "AWS_LAMBDA_FUNCTION_NAME": "command-server-function",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "2025/01/01/[$LATEST]abc",
+        "AWS_REGION": "ap-northeast-1",
+    }
+    for name, value in lambda_runtime_env.items():
+        monkeypatch.setenv(name, value)
+    _enabled(receiver)
+
+    with telemetry.get_tracer("t").start_as_current_span("invocation"):
+        pass
+
+    telemetry.flush()
+    span = receiver.wait_for(lambda s: s.name == "invocation")
+    assert span.resource_attributes["faas.name"] == "command-server-function"
+    assert span.resource_attributes["cloud.provider"] == "aws"
+    assert span.service_name == "test-service"
