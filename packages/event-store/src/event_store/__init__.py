@@ -19,6 +19,7 @@ from event_store._types import (
     StoredEvent,
     snapshot_due,
 )
+from event_store.url import open_event_store
 
 __all__ = [
     "DEFAULT_SNAPSHOT_INTERVAL",
@@ -31,5 +32,6 @@ __all__ = [
     "Snapshot",
     "SnapshotFactory",
     "StoredEvent",
+    "open_event_store",
     "snapshot_due",
 ]
