@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 
@@ -26,5 +27,7 @@ def _clean_telemetry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith("OTEL_"):
             monkeypatch.delenv(name)
+    root_level = logging.getLogger().level
     yield
     reset_telemetry()
+    logging.getLogger().setLevel(root_level)
