@@ -88,9 +88,10 @@ def configure(service_name: str, settings: TelemetrySettings | None = None) -> T
     ``settings`` default to :meth:`TelemetrySettings.from_env`. ``OTEL_SERVICE_NAME`` (or
     ``service.name`` in ``OTEL_RESOURCE_ATTRIBUTES``) overrides ``service_name``.
 
-    Call it once at start-up (the services do it in ``create_app``). Calling it again replaces
-    the previous configuration: its pipeline is flushed and shut down, and tracers already handed
-    out by :func:`get_tracer` switch to the new one. Raises :class:`TelemetryConfigError` for
+    Call it once per process at start-up (the services do it in ``create_app``). The settings
+    are process-wide: one service name for all spans and log lines. Calling it again replaces the
+    previous configuration: its pipeline is flushed and shut down, and tracers already handed out
+    by :func:`get_tracer` switch to the new one. Raises :class:`TelemetryConfigError` for
     invalid settings or when tracing is enabled without the ``otel`` extra installed.
     """
     global _pipeline
@@ -101,15 +102,12 @@ def configure(service_name: str, settings: TelemetrySettings | None = None) -> T
 
     pipeline: Pipeline | None = None
     if settings.tracing_enabled:
-        from telemetry import _sdk
+        from telemetry import _sdk  # the SDK is imported only from here on
 
         pipeline = _sdk.build_pipeline(name, settings)
+        _sdk.install_globals(pipeline, _provider())
     with _lock:
         previous, _pipeline = _pipeline, pipeline
-        if pipeline is not None:
-            from telemetry import _sdk
-
-            _sdk.install_globals(pipeline, _provider())
     if previous is not None:
         previous.provider.shutdown()
     return Telemetry(name, settings, pipeline)
