@@ -395,6 +395,22 @@ class EventStoreContract:
         assert (loaded.snapshot.seq_nr, len(loaded.events), loaded.version) == (100, 0, 100)
         assert fold(loaded) == history
 
+    def test_loads_every_event_and_no_snapshot_when_told_not_to_use_the_snapshot(
+        self, store: EventStore
+    ) -> None:
+        history: list[str] = []
+        for n in range(1, 8):
+            history.append(f"e{n}")
+            store.append("agg", n - 1, [new_event(f"e{n}")], snapshot=snapshot_of(history))
+
+        loaded = store.load("agg", use_snapshot=False)
+
+        assert (loaded.snapshot, loaded.version) == (None, 7)
+        assert [e.seq_nr for e in loaded.events] == list(range(1, 8))
+        assert fold(loaded) == history
+        assert store.load("agg").snapshot is not None  # still there for normal loads
+        assert store.load("nobody", use_snapshot=False).version == 0
+
     def test_writes_no_snapshot_when_the_append_fails(self, store: EventStore) -> None:
         store.append("agg", 0, [new_event("a"), new_event("b")])
 

@@ -109,8 +109,13 @@ class EventStore(Protocol):
         """
         ...
 
-    def load(self, aggregate_id: str) -> LoadedStream:
-        """The latest snapshot and only the events after it (an unknown id gives version 0)."""
+    def load(self, aggregate_id: str, *, use_snapshot: bool = True) -> LoadedStream:
+        """The latest snapshot and only the events after it (an unknown id gives version 0).
+
+        With `use_snapshot=False`, no snapshot and every event from seq_nr 1: what a caller
+        needs to rebuild the state when it cannot use the snapshot (one written in an older
+        state format, say).
+        """
         ...
 
     def read_all(self, after_position: int = 0, limit: int = 1000) -> Sequence[StoredEvent]:

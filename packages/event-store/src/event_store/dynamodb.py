@@ -240,8 +240,8 @@ class DynamoDBEventStore:
             raise _translate(exc, f"append to {aggregate_id!r}") from exc
         return new_version
 
-    def load(self, aggregate_id: str) -> LoadedStream:
-        """The latest snapshot and only the events after it (an unknown id gives version 0)."""
+    def load(self, aggregate_id: str, *, use_snapshot: bool = True) -> LoadedStream:
+        """The latest snapshot (unless `use_snapshot` is false) and only the events after it."""
         _check_aggregate_id(aggregate_id)
         try:
             response = self._client.get_item(
@@ -250,7 +250,8 @@ class DynamoDBEventStore:
                 ConsistentRead=True,
             )
             row = response.get("Item")
-            snap = _snapshot_from_row(aggregate_id, row) if row else None
+            # The row is read either way: its version guards against a journal with missing events.
+            snap = _snapshot_from_row(aggregate_id, row) if row and use_snapshot else None
             after = snap.seq_nr if snap else 0
             events = self._events_after(aggregate_id, after)
         except (ClientError, BotoCoreError) as exc:

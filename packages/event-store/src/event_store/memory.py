@@ -86,11 +86,11 @@ class InMemoryEventStore:
                 )
         return new_version
 
-    def load(self, aggregate_id: str) -> LoadedStream:
-        """The latest snapshot and the events after it; an unknown id loads as version 0."""
+    def load(self, aggregate_id: str, *, use_snapshot: bool = True) -> LoadedStream:
+        """The latest snapshot (unless `use_snapshot` is false) and the events after it."""
         with self._lock:
             stream = self._streams.get(aggregate_id, [])
-            latest = self._snapshots.get(aggregate_id)
+            latest = self._snapshots.get(aggregate_id) if use_snapshot else None
         after = latest.seq_nr if latest is not None else 0
         return LoadedStream(aggregate_id, latest, stream[after:], len(stream))
 

@@ -261,14 +261,19 @@ class PostgresEventStore:
                 )
         return new_version
 
-    def load(self, aggregate_id: str) -> LoadedStream:
-        """The latest snapshot and the events after it; an unknown id loads as version 0."""
+    def load(self, aggregate_id: str, *, use_snapshot: bool = True) -> LoadedStream:
+        """The latest snapshot (unless `use_snapshot` is false) and the events after it."""
         # No transaction needed: the journal is append-only, so the events after the snapshot we
         # read are the same whichever later snapshot is written meanwhile.
         with self._connection() as conn:
-            row = conn.execute(
-                "SELECT seq_nr, payload FROM snapshots WHERE aggregate_id = %s", (aggregate_id,)
-            ).fetchone()
+            row = (
+                conn.execute(
+                    "SELECT seq_nr, payload FROM snapshots WHERE aggregate_id = %s",
+                    (aggregate_id,),
+                ).fetchone()
+                if use_snapshot
+                else None
+            )
             latest = None if row is None else Snapshot(aggregate_id, int(row[0]), bytes(row[1]))
             after = 0 if latest is None else latest.seq_nr
             rows = conn.execute(

@@ -251,13 +251,18 @@ class SqliteEventStore:
                 )
         return new_version
 
-    def load(self, aggregate_id: str) -> LoadedStream:
-        """The latest snapshot and the events after it; an unknown id loads as version 0."""
+    def load(self, aggregate_id: str, *, use_snapshot: bool = True) -> LoadedStream:
+        """The latest snapshot (unless `use_snapshot` is false) and the events after it."""
         # One read transaction: the snapshot and the events come from the same state.
         with self._transaction("BEGIN") as conn:
-            row = conn.execute(
-                "SELECT seq_nr, payload FROM snapshots WHERE aggregate_id = ?", (aggregate_id,)
-            ).fetchone()
+            row = (
+                conn.execute(
+                    "SELECT seq_nr, payload FROM snapshots WHERE aggregate_id = ?",
+                    (aggregate_id,),
+                ).fetchone()
+                if use_snapshot
+                else None
+            )
             latest = None if row is None else Snapshot(aggregate_id, int(row[0]), bytes(row[1]))
             after = 0 if latest is None else latest.seq_nr
             events = [
