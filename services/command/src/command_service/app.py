@@ -1,0 +1,229 @@
+"""The command service's FastAPI application: `create_app(settings)` (no import-time globals).
+
+    app = create_app()                    # settings from the environment, store from the URL
+    app = create_app(settings, event_store=store)   # tests, or a store the caller owns
+
+The app keeps its objects in `app.state`: `settings`, `event_store` and `command_handler` (the
+`CommandHandler` the GraphQL mutations and other entry points share).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import telemetry
+from chat_domain import DomainError
+from event_store import ConcurrencyError, EventStore, EventStoreUnavailableError, open_event_store
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from command_service.handlers import CommandConflictError, CommandHandler
+from command_service.middleware import BodySizeLimitMiddleware, UnhandledErrorMiddleware
+from command_service.problems import (
+    PROBLEM_MEDIA_TYPE,
+    Problem,
+    internal_error,
+    problem_for,
+    validation_error,
+)
+from command_service.routes import group_chats_router, health_router
+from command_service.schemas import ProblemModel
+from command_service.settings import Settings
+
+__all__ = [
+    "SERVICE_NAME",
+    "create_app",
+    "describe_validation_errors",
+    "install_problem_handlers",
+    "open_store",
+    "problem_response",
+]
+
+SERVICE_NAME = "command"
+"""Service name of traces and logs (`OTEL_SERVICE_NAME` overrides it)."""
+
+_log = logging.getLogger(__name__)
+
+
+def open_store(settings: Settings) -> EventStore:
+    """The event store `settings.event_store_url` names (the composition root's one choice)."""
+    return open_event_store(settings.event_store_url, snapshot_interval=settings.snapshot_interval)
+
+
+def create_app(
+    settings: Settings | None = None, *, event_store: EventStore | None = None
+) -> FastAPI:
+    """Build the command service: routes, error handling, middleware, telemetry.
+
+    `settings` default to `Settings()` (the environment). The event store is opened here from
+    `settings.event_store_url` and closed when the app shuts down, unless `event_store` is
+    given: then the caller owns it (and closes it). Raises `ValueError` for a malformed
+    `EVENT_STORE_URL` and `EventStoreUnavailableError` when the store cannot be reached.
+    """
+    settings = settings or Settings()
+    telemetry.configure(SERVICE_NAME)
+    owns_store = event_store is None
+    store = open_store(settings) if event_store is None else event_store
+    handler = CommandHandler(store, max_retries=settings.command_max_retries)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if owns_store:
+                store.close()
+
+    app = FastAPI(
+        title="cqrs-es command service",
+        summary="Group-chat commands: every change is stored as an event.",
+        version="0.1.0",
+        openapi_url="/command/openapi.json",
+        docs_url="/command/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.event_store = store
+    app.state.command_handler = handler
+
+    app.include_router(health_router())
+    app.include_router(group_chats_router())
+    install_problem_handlers(app)
+    _customize_openapi(app)
+
+    # Added innermost first: the access log sees every response, 413s and 500s included, and
+    # the catch-all logs while the request id is still bound.
+    app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(telemetry.AccessLogMiddleware)
+    return telemetry.instrument_fastapi(app)
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+def problem_response(problem: Problem) -> JSONResponse:
+    """`problem` as an `application/problem+json` response."""
+    return JSONResponse(
+        problem.to_dict(),
+        status_code=problem.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=dict(problem.headers) or None,
+    )
+
+
+def _describe_one(error: Any) -> tuple[str, str]:
+    location = tuple(error.get("loc", ()))
+    kind = error.get("type", "")
+    if kind == "json_invalid":
+        reason = (error.get("ctx") or {}).get("error", "malformed")
+        position = location[1] if len(location) > 1 else "?"
+        return "body", f"is not valid JSON ({reason} at position {position})"
+    # ("body", "groupChatId") -> "groupChatId"; the first element says where it came from.
+    parts = [str(part) for part in location[1:]]
+    field = ".".join(parts) or "body"
+    if field == "body":
+        if kind == "missing":
+            return field, "is required: a JSON object (Content-Type: application/json)"
+        return field, "must be a JSON object (sent with Content-Type: application/json)"
+    return field, str(error.get("msg", "is invalid"))
+
+
+def describe_validation_errors(exc: RequestValidationError) -> Problem:
+    """The 400 `validation_error` for a request FastAPI could not parse; names the fields."""
+    described = [_describe_one(error) for error in exc.errors()]
+    if not described:
+        return validation_error("the request is invalid")
+    fields = {field for field, _ in described}
+    detail = "; ".join(f"{field}: {reason}" for field, reason in described)
+    return validation_error(detail, field=fields.pop() if len(fields) == 1 else None)
+
+
+async def _on_expected_error(_request: Request, exc: Exception) -> JSONResponse:
+    problem = problem_for(exc)
+    if problem is None:  # pragma: no cover - registered only for the mapped classes
+        raise exc
+    if problem.status >= 500:
+        _log.warning("%s: %s", type(exc).__name__, exc)
+    return problem_response(problem)
+
+
+async def _on_request_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(describe_validation_errors(exc))
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    headers = dict(exc.headers or {})
+    if status == 404:
+        problem = Problem(404, "not_found", f"no such resource: {request.url.path}")
+    elif status == 405:
+        problem = Problem(
+            405, "method_not_allowed", f"{request.method} is not allowed on {request.url.path}"
+        )
+    elif status == 400:
+        problem = validation_error(f"body: {exc.detail}", field="body")
+    elif status >= 500:
+        problem = internal_error()
+    else:
+        problem = Problem(status, f"http_{status}", str(exc.detail))
+    return problem_response(
+        Problem(problem.status, problem.code, problem.detail, problem.field, headers)
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Make every error `app` reports an `application/problem+json` document.
+
+    Request validation errors become 400 (FastAPI's default is 422, which this API keeps for
+    broken domain rules). Unexpected exceptions are handled by `UnhandledErrorMiddleware`.
+    """
+    for exc_class in (
+        DomainError,
+        CommandConflictError,
+        ConcurrencyError,
+        EventStoreUnavailableError,
+    ):
+        app.add_exception_handler(exc_class, _on_expected_error)
+    app.add_exception_handler(RequestValidationError, _on_request_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+
+
+# -- OpenAPI -------------------------------------------------------------------------------------
+
+
+def _customize_openapi(app: FastAPI) -> None:
+    """Document the real error responses: the Problem schema, and no FastAPI 422s.
+
+    FastAPI adds a 422 `HTTPValidationError` response to every operation with a body that does
+    not document a 422 of its own; this API answers malformed input with a 400 problem instead.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            for path_item in schema.get("paths", {}).values():
+                for operation in path_item.values():
+                    responses = operation.get("responses", {})
+                    default_422 = responses.get("422", {})
+                    if "HTTPValidationError" in str(default_422.get("content", "")):
+                        del responses["422"]
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
+            schemas["Problem"] = ProblemModel.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

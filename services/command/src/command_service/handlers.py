@@ -1,0 +1,287 @@
+"""Command handling: load the group chat, decide, append, retrying when a concurrent writer wins.
+
+Framework-free on purpose: the REST app, the GraphQL mutations and the Lambda handler all run
+commands through the same `CommandHandler`.
+
+    handler = CommandHandler(store, max_retries=3)
+    command = PostMessage.parse(group_chat_id=..., content=..., executor_id=...)  # 400s
+    result = handler.handle(command)  # DomainError (404/409/422), CommandConflictError (409),
+                                      # EventStoreUnavailableError (503)
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import telemetry
+from chat_domain import (
+    Command,
+    DecodeError,
+    DomainError,
+    Event,
+    EventId,
+    EventSequenceError,
+    GroupChat,
+    GroupChatId,
+    IdGenerator,
+    decide,
+    decode,
+    decode_state,
+    encode,
+    encode_state,
+    evolve,
+    new_ulid,
+)
+from event_store import ConcurrencyError, EventStore, NewEvent, StoredEvent
+
+__all__ = [
+    "CommandConflictError",
+    "CommandHandler",
+    "CommandResult",
+    "GroupChatRepository",
+    "LoadedGroupChat",
+    "default_backoff",
+]
+
+_log = logging.getLogger(__name__)
+_tracer = telemetry.get_tracer(__name__)
+
+DEFAULT_MAX_RETRIES = 3
+
+
+class CommandConflictError(Exception):
+    """The command kept losing the race against concurrent writers of the same group chat.
+
+    Raised after the handler's bounded retries; the client may simply send the command again.
+    `code` and `status` are the edge's problem code and HTTP status, as on `DomainError`.
+    """
+
+    code = "conflict"
+    status = 409
+
+    def __init__(self, group_chat_id: GroupChatId, attempts: int) -> None:
+        self.group_chat_id = group_chat_id
+        self.attempts = attempts
+        self.message = (
+            f"{group_chat_id} was modified concurrently {attempts} times in a row; "
+            "retry the request"
+        )
+        super().__init__(self.message)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedGroupChat:
+    """A group chat as loaded: its state (None if it does not exist) and its stream version.
+
+    `version` is the `expected_version` of the next append (0 for a chat with no events).
+    """
+
+    group_chat_id: GroupChatId
+    state: GroupChat | None
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """What a handled command did: the events it appended and the resulting state/version."""
+
+    group_chat_id: GroupChatId
+    events: tuple[Event, ...]
+    state: GroupChat
+    version: int
+
+
+class GroupChatRepository:
+    """Loads and saves `GroupChat`s in an `EventStore` (the aggregate id is the prefixed id).
+
+    Loading starts from the latest snapshot when there is one and it decodes; a snapshot that
+    does not decode (written by an older state format, or damaged) is only a cache, so the state
+    is then rebuilt from the whole history, and the next due snapshot replaces it.
+    """
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+
+    @property
+    def store(self) -> EventStore:
+        """The event store this repository reads and writes."""
+        return self._store
+
+    def load(self, group_chat_id: GroupChatId) -> LoadedGroupChat:
+        """The current state of `group_chat_id` and its version.
+
+        Raises `EventStoreUnavailableError` when the store cannot be reached, and
+        `DecodeError` / `EventSequenceError` when stored events are unusable (server faults).
+        """
+        aggregate_id = str(group_chat_id)
+        stream = self._store.load(aggregate_id)
+        state: GroupChat | None = None
+        events: Sequence[StoredEvent] = stream.events
+        if stream.snapshot is not None:
+            try:
+                state = decode_state(stream.snapshot.payload)
+                if state.id != group_chat_id or state.version != stream.snapshot.seq_nr:
+                    raise DecodeError(
+                        f"snapshot of {aggregate_id} at seq_nr {stream.snapshot.seq_nr} holds "
+                        f"the state of {state.id} at version {state.version}"
+                    )
+            except DecodeError as exc:
+                _log.warning(
+                    "snapshot of %s is unusable (%s); rebuilding from all events",
+                    aggregate_id,
+                    exc,
+                    extra={"aggregate_id": aggregate_id},
+                )
+                state = None
+                events = self._store.load(aggregate_id, use_snapshot=False).events
+        for stored in events:
+            state = evolve(state, decode(stored.event_type, None, stored.payload))
+        version = 0 if state is None else state.version
+        if version != stream.version:
+            raise EventSequenceError(
+                f"{aggregate_id}: the events fold to version {version}, "
+                f"but the store is at version {stream.version}"
+            )
+        return LoadedGroupChat(group_chat_id, state, version)
+
+    def save(
+        self,
+        group_chat_id: GroupChatId,
+        expected_version: int,
+        events: Sequence[Event],
+        state: GroupChat,
+        metadata: Mapping[str, str] | None = None,
+    ) -> int:
+        """Append `events` if the chat is still at `expected_version`; return the new version.
+
+        `state` is the state after the events: it becomes the snapshot when one is due (the
+        store decides). Raises `ConcurrencyError` when another writer appended first.
+        """
+        new_events = [
+            NewEvent(
+                event_id=encoded.event_id,
+                event_type=encoded.type_name,
+                payload=encoded.payload,
+                occurred_at_ms=encoded.occurred_at_ms,
+                metadata=dict(metadata or {}),
+            )
+            for encoded in map(encode, events)
+        ]
+        return self._store.append(
+            str(group_chat_id), expected_version, new_events, lambda: encode_state(state)
+        )
+
+
+def default_backoff(retry: int) -> float:
+    """Seconds to wait before retry number `retry` (1, 2, …): exponential with full jitter.
+
+    Jitter spreads out writers that just collided, so that they do not collide again.
+    """
+    return random.uniform(0.0, min(0.1, 0.002 * 2**retry))
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CommandHandler:
+    """Runs commands against the event store: load → decide → append with the expected version.
+
+    When the append loses a race (`ConcurrencyError`), the whole load → decide → append runs
+    again, at most `max_retries` more times, since the command may no longer be valid on the
+    new state (it is decided again, never blindly re-appended). After that it raises
+    `CommandConflictError`. Domain errors (`DomainError`: 404/409/422) propagate unchanged.
+
+    Thread-safe: it holds no per-command state, so one instance serves every request.
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        generator: IdGenerator = new_ulid,
+        clock: Callable[[], datetime] = _utc_now,
+        backoff: Callable[[int], float] = default_backoff,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        self.repository = GroupChatRepository(store)
+        self.max_retries = max_retries
+        self.generator = generator
+        """Source of new ids (events here; chats, members and messages in `X.parse`)."""
+        self._clock = clock
+        self._backoff = backoff
+        self._sleep = sleep
+
+    def handle(self, command: Command) -> CommandResult:
+        """Run `command`; return what it appended.
+
+        Raises `DomainError` (the command is refused), `CommandConflictError` (still
+        conflicting after the retries) or `EventStoreUnavailableError` (retry later).
+        """
+        name = type(command).__name__
+        aggregate_id = str(command.group_chat_id)
+        refused: DomainError | CommandConflictError | None = None
+        retries = 0
+        # A refused command is the caller's problem, not a failed span: it is recorded as an
+        # attribute and raised after the span ends, so that only server faults mark it as error.
+        with _tracer.start_as_current_span(
+            f"command {name}",
+            attributes={"command.name": name, "aggregate.id": aggregate_id},
+        ) as span:
+            try:
+                while True:
+                    try:
+                        result = self._attempt(command)
+                        break
+                    except ConcurrencyError:
+                        if retries >= self.max_retries:
+                            raise
+                        retries += 1
+                        delay = self._backoff(retries)
+                        if delay > 0:
+                            self._sleep(delay)
+                span.set_attribute("aggregate.seq_nr", result.version)
+            except ConcurrencyError as exc:
+                refused = CommandConflictError(command.group_chat_id, retries + 1)
+                refused.__cause__ = exc
+                _log.warning("%s on %s: %s", name, aggregate_id, refused.message)
+            except DomainError as exc:
+                refused = exc
+            finally:
+                span.set_attribute("command.conflict_retries", retries)
+            if refused is not None:
+                span.set_attribute("command.error_code", str(refused.code))
+        if refused is not None:
+            raise refused
+        return result
+
+    def _attempt(self, command: Command) -> CommandResult:
+        loaded = self.repository.load(command.group_chat_id)
+        events = decide(
+            loaded.state,
+            command,
+            event_id=EventId.generate(self.generator),
+            occurred_at=self._clock(),
+        )
+        state = loaded.state
+        for event in events:
+            state = evolve(state, event)
+        if state is None:  # pragma: no cover - decide returns at least one event or raises
+            raise EventSequenceError(f"{type(command).__name__} produced no events")
+        version = self.repository.save(
+            command.group_chat_id,
+            loaded.version,
+            events,
+            state,
+            # Inside the command's span: the updater links its projection span to this one.
+            metadata=telemetry.inject_context(),
+        )
+        return CommandResult(command.group_chat_id, events, state, version)

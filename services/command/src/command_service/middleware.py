@@ -1,0 +1,132 @@
+"""Pure ASGI middleware of the command service: body size limit and the last-resort 500."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from command_service.problems import PROBLEM_MEDIA_TYPE, Problem, internal_error, payload_too_large
+
+__all__ = ["BodySizeLimitMiddleware", "UnhandledErrorMiddleware", "send_problem"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_log = logging.getLogger(__name__)
+
+
+async def send_problem(send: Send, problem: Problem, *, close: bool = False) -> None:
+    """Send `problem` as a complete `application/problem+json` response."""
+    body = problem.to_json()
+    headers = [
+        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+        *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in problem.headers.items()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": problem.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _content_length(scope: Scope) -> int | None:
+    for key, value in scope.get("headers", ()):
+        if bytes(key).lower() == b"content-length":
+            try:
+                return int(bytes(value))
+            except ValueError:
+                return None  # the server rejects it; if not, the byte count below still applies
+    return None
+
+
+class BodySizeLimitMiddleware:
+    """Answers 413 `payload_too_large` to a request whose body exceeds `max_body_bytes`.
+
+    A declared `Content-Length` over the limit is refused before any byte is read. Otherwise the
+    body is read (counting the bytes actually received, so that a chunked body or a lying
+    `Content-Length` cannot get past the limit) and handed to the application in one piece only
+    when it fits. Buffering costs nothing extra here: the limit is small and the application
+    reads whole JSON bodies anyway.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        if max_body_bytes < 1:
+            raise ValueError("max_body_bytes must be >= 1")
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body_bytes:
+            # close: the unread body must not be taken for the next request on the connection.
+            await send_problem(send, payload_too_large(self.max_body_bytes), close=True)
+            return
+
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # http.disconnect: nobody to answer
+                return
+            chunk = bytes(message.get("body", b""))
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await send_problem(send, payload_too_large(self.max_body_bytes), close=True)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+
+        body: Message | None = {
+            "type": "http.request",
+            "body": b"".join(chunks),
+            "more_body": False,
+        }
+
+        async def replay() -> Message:
+            nonlocal body
+            if body is not None:
+                message, body = body, None
+                return message
+            return await receive()  # after the body: wait for the disconnect, as usual
+
+        await self.app(scope, replay, send)
+
+
+class UnhandledErrorMiddleware:
+    """Turns an exception that escaped every handler into a 500 `internal_error` problem.
+
+    The exception is logged here, with its traceback and while the request id is still bound
+    (install it inside the access-log middleware), and not re-raised: the server would only log
+    it a second time. The client gets a generic detail, never internals.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            _log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise  # too late for a problem document: let the server drop the connection
+            await send_problem(send, internal_error())

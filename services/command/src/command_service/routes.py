@@ -1,0 +1,251 @@
+"""REST routes: the group-chat commands under `/command/v1/group-chats`, and the health check.
+
+Endpoints are plain `def`s: FastAPI runs them in its thread pool, which is what the synchronous
+event store needs. Each one parses its body into a domain command (the domain's parsers validate
+every value and name the field), runs it through the `CommandHandler` and returns the ids.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from chat_domain import (
+    AddMember,
+    CreateGroupChat,
+    DeleteGroupChat,
+    DeleteMessage,
+    EditMessage,
+    PostMessage,
+    RemoveMember,
+    RenameGroupChat,
+)
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import PlainTextResponse
+
+from command_service.handlers import CommandHandler
+from command_service.problems import PROBLEM_MEDIA_TYPE
+from command_service.schemas import (
+    AddMemberRequest,
+    CreateGroupChatRequest,
+    DeleteGroupChatRequest,
+    DeleteMessageRequest,
+    EditMessageRequest,
+    GroupChatIdResponse,
+    MessageIdResponse,
+    PostMessageRequest,
+    RemoveMemberRequest,
+    RenameGroupChatRequest,
+)
+
+__all__ = [
+    "GROUP_CHATS_PREFIX",
+    "HEALTHCHECK_PATH",
+    "CommandHandlerDep",
+    "get_command_handler",
+    "group_chats_router",
+    "health_router",
+    "problem_responses",
+]
+
+GROUP_CHATS_PREFIX = "/command/v1/group-chats"
+HEALTHCHECK_PATH = "/command/v1/healthcheck"
+
+_DESCRIPTIONS = {
+    400: "Invalid input (`validation_error`): malformed JSON, a missing field or a wrong type, "
+    "or an invalid id, name, content or role. `detail` (and `field`) name the field.",
+    404: "No such group chat (`group_chat_not_found`).",
+    409: "The group chat kept being modified concurrently (`conflict`): send the command again. "
+    "On create: the id is taken (`group_chat_already_exists`).",
+    413: "The request body is larger than the limit (`payload_too_large`).",
+    422: "The command breaks a rule of the group chat; `code` names it (e.g. "
+    "`not_an_administrator`, `group_chat_deleted`, `not_a_member`).",
+    500: "Unexpected server error (`internal_error`).",
+    503: "The event store is unavailable (`service_unavailable`); retry after `Retry-After`.",
+}
+_COMMAND_ERRORS = (400, 404, 409, 413, 422, 500, 503)
+_CREATE_ERRORS = (400, 409, 413, 500, 503)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries (problem+json) for the error `statuses` of an operation."""
+    return {
+        status: {
+            "description": _DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }
+
+
+async def get_command_handler(request: Request) -> CommandHandler:
+    """The application's `CommandHandler` (built by `create_app`)."""
+    handler: CommandHandler = request.app.state.command_handler
+    return handler
+
+
+CommandHandlerDep = Annotated[CommandHandler, Depends(get_command_handler)]
+
+
+def health_router() -> APIRouter:
+    """`GET /command/v1/healthcheck`: 200 `OK` (text/plain) while the process serves requests."""
+    router = APIRouter(tags=["health"])
+
+    @router.get(
+        HEALTHCHECK_PATH,
+        operation_id="healthcheck",
+        summary="Liveness check",
+        response_class=PlainTextResponse,
+        responses={200: {"description": "`OK`", "content": {"text/plain": {"example": "OK"}}}},
+    )
+    async def healthcheck() -> str:
+        return "OK"
+
+    return router
+
+
+def group_chats_router() -> APIRouter:
+    """The eight group-chat commands of API.md, under `/command/v1/group-chats`."""
+    router = APIRouter(prefix=GROUP_CHATS_PREFIX, tags=["group chats"])
+
+    @router.post(
+        "/create",
+        operation_id="createGroupChat",
+        summary="Create a group chat; the executor becomes its administrator",
+        status_code=201,
+        response_model=GroupChatIdResponse,
+        responses=problem_responses(*_CREATE_ERRORS),
+    )
+    def create_group_chat(
+        body: CreateGroupChatRequest, handler: CommandHandlerDep
+    ) -> GroupChatIdResponse:
+        command = CreateGroupChat.parse(
+            name=body.name, executor_id=body.executor_id, generator=handler.generator
+        )
+        result = handler.handle(command)
+        return GroupChatIdResponse(group_chat_id=str(result.group_chat_id))
+
+    @router.post(
+        "/rename",
+        operation_id="renameGroupChat",
+        summary="Rename a group chat (administrators)",
+        response_model=GroupChatIdResponse,
+        responses=problem_responses(*_COMMAND_ERRORS),
+    )
+    def rename_group_chat(
+        body: RenameGroupChatRequest, handler: CommandHandlerDep
+    ) -> GroupChatIdResponse:
+        command = RenameGroupChat.parse(
+            group_chat_id=body.group_chat_id, name=body.name, executor_id=body.executor_id
+        )
+        result = handler.handle(command)
+        return GroupChatIdResponse(group_chat_id=str(result.group_chat_id))
+
+    @router.post(
+        "/delete",
+        operation_id="deleteGroupChat",
+        summary="Delete a group chat (administrators)",
+        response_model=GroupChatIdResponse,
+        responses=problem_responses(*_COMMAND_ERRORS),
+    )
+    def delete_group_chat(
+        body: DeleteGroupChatRequest, handler: CommandHandlerDep
+    ) -> GroupChatIdResponse:
+        command = DeleteGroupChat.parse(
+            group_chat_id=body.group_chat_id, executor_id=body.executor_id
+        )
+        result = handler.handle(command)
+        return GroupChatIdResponse(group_chat_id=str(result.group_chat_id))
+
+    @router.post(
+        "/add-member",
+        operation_id="addMember",
+        summary="Add a member (administrators)",
+        response_model=GroupChatIdResponse,
+        responses=problem_responses(*_COMMAND_ERRORS),
+    )
+    def add_member(body: AddMemberRequest, handler: CommandHandlerDep) -> GroupChatIdResponse:
+        command = AddMember.parse(
+            group_chat_id=body.group_chat_id,
+            user_account_id=body.user_account_id,
+            role=body.role,
+            executor_id=body.executor_id,
+            generator=handler.generator,
+        )
+        result = handler.handle(command)
+        return GroupChatIdResponse(group_chat_id=str(result.group_chat_id))
+
+    @router.post(
+        "/remove-member",
+        operation_id="removeMember",
+        summary="Remove a member (administrators)",
+        response_model=GroupChatIdResponse,
+        responses=problem_responses(*_COMMAND_ERRORS),
+    )
+    def remove_member(body: RemoveMemberRequest, handler: CommandHandlerDep) -> GroupChatIdResponse:
+        command = RemoveMember.parse(
+            group_chat_id=body.group_chat_id,
+            user_account_id=body.user_account_id,
+            executor_id=body.executor_id,
+        )
+        result = handler.handle(command)
+        return GroupChatIdResponse(group_chat_id=str(result.group_chat_id))
+
+    @router.post(
+        "/post-message",
+        operation_id="postMessage",
+        summary="Post a message (members)",
+        status_code=201,
+        response_model=MessageIdResponse,
+        responses=problem_responses(*_COMMAND_ERRORS),
+    )
+    def post_message(body: PostMessageRequest, handler: CommandHandlerDep) -> MessageIdResponse:
+        command = PostMessage.parse(
+            group_chat_id=body.group_chat_id,
+            content=body.content,
+            executor_id=body.executor_id,
+            generator=handler.generator,
+        )
+        result = handler.handle(command)
+        return MessageIdResponse(
+            group_chat_id=str(result.group_chat_id), message_id=str(command.message_id)
+        )
+
+    @router.post(
+        "/edit-message",
+        operation_id="editMessage",
+        summary="Edit a message (its sender)",
+        response_model=MessageIdResponse,
+        responses=problem_responses(*_COMMAND_ERRORS),
+    )
+    def edit_message(body: EditMessageRequest, handler: CommandHandlerDep) -> MessageIdResponse:
+        command = EditMessage.parse(
+            group_chat_id=body.group_chat_id,
+            message_id=body.message_id,
+            content=body.content,
+            executor_id=body.executor_id,
+        )
+        result = handler.handle(command)
+        return MessageIdResponse(
+            group_chat_id=str(result.group_chat_id), message_id=str(command.message_id)
+        )
+
+    @router.post(
+        "/delete-message",
+        operation_id="deleteMessage",
+        summary="Delete a message (its sender or an administrator)",
+        response_model=GroupChatIdResponse,
+        responses=problem_responses(*_COMMAND_ERRORS),
+    )
+    def delete_message(
+        body: DeleteMessageRequest, handler: CommandHandlerDep
+    ) -> GroupChatIdResponse:
+        command = DeleteMessage.parse(
+            group_chat_id=body.group_chat_id,
+            message_id=body.message_id,
+            executor_id=body.executor_id,
+        )
+        result = handler.handle(command)
+        return GroupChatIdResponse(group_chat_id=str(result.group_chat_id))
+
+    return router
