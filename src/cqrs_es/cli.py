@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 # name -> (module, help). The module defines `configure(parser)` and `run(args) -> int`.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "migrate": ("cqrs_es.migrate", "create or upgrade the read model's tables (idempotent)"),
+    "command": ("cqrs_es.command", "run the command service (REST over the event store)"),
     "dev": ("cqrs_es.dev", "run command, query and updater locally on SQLite files"),
     "create-dynamodb-tables": (
         "cqrs_es.create_dynamodb_tables",
