@@ -1,0 +1,387 @@
+"""The projector: domain events -> statements on the read-model tables, exactly once per event.
+
+`project(connection, event)` is the only writer of `group_chats`, `members` and `messages`. It runs
+inside the caller's transaction and, in that same transaction, advances the aggregate's position in
+`projection_positions`, so that an event's effect and the record that it happened commit together:
+
+- `seq_nr <= position`: a duplicate (at-least-once delivery); nothing is written -> `DUPLICATE`.
+- `seq_nr == position + 1`: the statements run and the position becomes `seq_nr` -> `APPLIED`.
+- `seq_nr > position + 1`: a predecessor is missing; nothing is written, the caller retries the
+  event later -> `GAP`. Events are never applied out of order.
+
+The position is claimed first, with a conditional write (`UPDATE … WHERE seq_nr = n - 1`, or an
+insert that does nothing on conflict for `seq_nr = 1`). On PostgreSQL the row lock taken by that
+write makes a concurrent projector of the same aggregate wait for this transaction and then see the
+new position (a duplicate); on SQLite writers are serialized anyway. So two updaters fed the same
+events (a redelivery racing a retry) still apply each event once.
+
+Timestamps come from the events (`occurred_at`, and the member / message objects they carry),
+never from this process's clock: replaying the journal rebuilds the same rows.
+
+`park(connection, ...)` records an event that can never be applied (undecodable, or one whose
+predecessor is parked) in `parked_events`, for an operator; `load_checkpoint` / `save_checkpoint`
+keep named global positions (the SQL poller's place in the journal) in `projection_checkpoints`.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Final, assert_never
+
+from chat_domain import (
+    Event,
+    GroupChatCreated,
+    GroupChatDeleted,
+    GroupChatMemberAdded,
+    GroupChatMemberRemoved,
+    GroupChatMessageDeleted,
+    GroupChatMessageEdited,
+    GroupChatMessagePosted,
+    GroupChatRenamed,
+    Member,
+)
+from sqlalchemy import Connection, Insert, Table, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from read_model.schema import (
+    ID_LENGTH,
+    group_chats,
+    members,
+    messages,
+    parked_events,
+    projection_checkpoints,
+    projection_positions,
+)
+
+_EVENT_TYPE_LENGTH: Final = 128  # parked_events.event_type
+
+
+class Outcome(StrEnum):
+    """What happened to one event.
+
+    `project` returns `APPLIED`, `DUPLICATE` or `GAP`; `PARKED` is reported by the updater for an
+    event it recorded in `parked_events` instead of applying it.
+    """
+
+    APPLIED = "applied"
+    """The event's statements ran and the aggregate's position is now its `seq_nr`."""
+    DUPLICATE = "duplicate"
+    """Already applied (`seq_nr <= position`): skipped."""
+    GAP = "gap"
+    """A predecessor is missing (`seq_nr > position + 1`): not applied; retry later."""
+    PARKED = "parked"
+    """Can never be applied: recorded in `parked_events` (the aggregate stops there)."""
+
+    @property
+    def needs_retry(self) -> bool:
+        """Whether the event must be delivered again (only a `GAP` is neither done nor parked)."""
+        return self is Outcome.GAP
+
+
+class ProjectionError(Exception):
+    """The read model lacks a row that an event refers to, e.g. an edit of an unknown message.
+
+    Positions make this impossible for a read model built only by this projector; it means the
+    tables were changed by hand or restored inconsistently. The event cannot be applied: the
+    updater parks it (rebuild the read model to recover).
+    """
+
+
+# -- positions ---------------------------------------------------------------------------------
+
+
+def _insert_for(connection: Connection, table: Table) -> Any:
+    """An INSERT that supports `on_conflict_do_nothing` on this connection's dialect."""
+    match connection.dialect.name:
+        case "postgresql":
+            return postgresql.insert(table)
+        case "sqlite":
+            return sqlite.insert(table)
+        case other:
+            raise NotImplementedError(f"the read model does not support {other!r}")
+
+
+def position(connection: Connection, aggregate_id: str) -> int:
+    """The `seq_nr` of the last event applied to `aggregate_id` (0 when none was)."""
+    value = connection.execute(
+        select(projection_positions.c.seq_nr).where(
+            projection_positions.c.aggregate_id == aggregate_id
+        )
+    ).scalar_one_or_none()
+    return 0 if value is None else int(value)
+
+
+def _claim(connection: Connection, aggregate_id: str, seq_nr: int) -> Outcome:
+    """Advance the position from `seq_nr - 1` to `seq_nr` if it is there; else say why not."""
+    if seq_nr < 1:
+        raise ValueError(f"{aggregate_id}: seq_nr must be >= 1, got {seq_nr}")
+    if seq_nr == 1:
+        statement: Insert = (
+            _insert_for(connection, projection_positions)
+            .values(aggregate_id=aggregate_id, seq_nr=1)
+            .on_conflict_do_nothing(index_elements=["aggregate_id"])
+            # RETURNING, not rowcount: drivers need not report rowcount for an INSERT.
+            .returning(projection_positions.c.seq_nr)
+        )
+        claimed = connection.execute(statement).first() is not None
+    else:
+        claimed = (
+            connection.execute(
+                update(projection_positions)
+                .where(
+                    projection_positions.c.aggregate_id == aggregate_id,
+                    projection_positions.c.seq_nr == seq_nr - 1,
+                )
+                .values(seq_nr=seq_nr)
+            ).rowcount
+            == 1
+        )
+    if claimed:
+        return Outcome.APPLIED
+    return Outcome.DUPLICATE if seq_nr <= position(connection, aggregate_id) else Outcome.GAP
+
+
+# -- the projection ----------------------------------------------------------------------------
+
+
+def project(connection: Connection, event: Event) -> Outcome:
+    """Apply `event` to the read model exactly once, in the caller's transaction.
+
+    Returns `APPLIED` (statements run, position advanced), `DUPLICATE` (already applied; nothing
+    written) or `GAP` (a predecessor is missing; nothing written, retry later). Raises
+    `ProjectionError` when the read model lacks a row the event refers to, and SQLAlchemy errors
+    from the database; the caller must then roll the transaction back (the position advance is
+    part of it).
+    """
+    aggregate_id = str(event.aggregate_id)
+    outcome = _claim(connection, aggregate_id, event.seq_nr)
+    if outcome is Outcome.APPLIED:
+        _apply_effects(connection, event)
+    return outcome
+
+
+def _member_row(group_chat_id: str, member: Member, seq_nr: int) -> dict[str, Any]:
+    return {
+        "id": str(member.id),
+        "group_chat_id": group_chat_id,
+        "user_account_id": str(member.user_account_id),
+        "role": member.role.value,
+        "disabled": False,
+        "created_at": member.created_at,
+        "updated_at": member.updated_at,
+        "last_seq_nr": seq_nr,
+    }
+
+
+def _update_one(connection: Connection, statement: Any, what: str) -> None:
+    if connection.execute(statement).rowcount != 1:
+        raise ProjectionError(f"the read model has no {what}")
+
+
+def _apply_effects(connection: Connection, event: Event) -> None:
+    chat_id = str(event.aggregate_id)
+    seq_nr = event.seq_nr
+    at = event.occurred_at
+    match event:
+        case GroupChatCreated(name=name, member=creator):
+            connection.execute(
+                insert(group_chats).values(
+                    id=chat_id,
+                    name=name.value,
+                    owner_id=str(event.executor_id),
+                    disabled=False,
+                    created_at=at,
+                    updated_at=at,
+                    last_seq_nr=seq_nr,
+                )
+            )
+            connection.execute(insert(members).values(_member_row(chat_id, creator, seq_nr)))
+        case GroupChatRenamed(name=name):
+            _update_one(
+                connection,
+                update(group_chats)
+                .where(group_chats.c.id == chat_id)
+                .values(name=name.value, updated_at=at, last_seq_nr=seq_nr),
+                f"group chat {chat_id}",
+            )
+        case GroupChatMemberAdded(member=member):
+            row = _member_row(chat_id, member, seq_nr)
+            # A user removed earlier keeps its (disabled) row, and (group_chat_id,
+            # user_account_id) is unique: the new membership takes that row over, with the new
+            # member id, role and joining time.
+            revived = connection.execute(
+                update(members)
+                .where(
+                    members.c.group_chat_id == chat_id,
+                    members.c.user_account_id == row["user_account_id"],
+                )
+                .values(row)
+            ).rowcount
+            if revived == 0:
+                connection.execute(insert(members).values(row))
+        case GroupChatMemberRemoved(user_account_id=user_account_id):
+            _update_one(
+                connection,
+                update(members)
+                .where(
+                    members.c.group_chat_id == chat_id,
+                    members.c.user_account_id == str(user_account_id),
+                )
+                .values(disabled=True, updated_at=at, last_seq_nr=seq_nr),
+                f"member {user_account_id} in {chat_id}",
+            )
+        case GroupChatMessagePosted(message=message):
+            connection.execute(
+                insert(messages).values(
+                    id=str(message.id),
+                    group_chat_id=chat_id,
+                    user_account_id=str(message.sender_id),
+                    text=message.content.value,
+                    disabled=False,
+                    created_at=message.created_at,
+                    updated_at=message.updated_at,
+                    last_seq_nr=seq_nr,
+                )
+            )
+        case GroupChatMessageEdited(message=message):
+            _update_one(
+                connection,
+                update(messages)
+                .where(messages.c.id == str(message.id), messages.c.group_chat_id == chat_id)
+                .values(text=message.content.value, updated_at=at, last_seq_nr=seq_nr),
+                f"message {message.id} in {chat_id}",
+            )
+        case GroupChatMessageDeleted(message_id=message_id):
+            _update_one(
+                connection,
+                update(messages)
+                .where(messages.c.id == str(message_id), messages.c.group_chat_id == chat_id)
+                .values(disabled=True, updated_at=at, last_seq_nr=seq_nr),
+                f"message {message_id} in {chat_id}",
+            )
+        case GroupChatDeleted():
+            _update_one(
+                connection,
+                update(group_chats)
+                .where(group_chats.c.id == chat_id)
+                .values(disabled=True, updated_at=at, last_seq_nr=seq_nr),
+                f"group chat {chat_id}",
+            )
+        case _:
+            assert_never(event)
+
+
+# -- parking -----------------------------------------------------------------------------------
+
+
+def _payload_text(payload: bytes | str | None) -> str | None:
+    """The payload as storable text: UTF-8 as is, anything else as `base64:<data>`.
+
+    PostgreSQL text cannot hold NUL or invalid UTF-8, and a parked payload must not fail to park.
+    """
+    if payload is None or isinstance(payload, str):
+        return None if payload is None else payload.replace("\x00", "\\u0000")
+    try:
+        text = bytes(payload).decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\x00" in text:
+        return "base64:" + base64.b64encode(bytes(payload)).decode("ascii")
+    return text
+
+
+def park(
+    connection: Connection,
+    *,
+    aggregate_id: str,
+    seq_nr: int,
+    event_id: str | None,
+    event_type: str | None,
+    payload: bytes | str | None,
+    reason: str,
+) -> bool:
+    """Record an event that can never be applied, in the caller's transaction.
+
+    The fields are the stored event's (not a decoded event's, which may not exist). The payload is
+    kept as UTF-8 text, or as `base64:<data>` when it is not valid UTF-8. Parking the same
+    `(aggregate_id, seq_nr)` again is a no-op (the first reason is kept). Returns whether a new row
+    was written. The aggregate's position does not move: its later events cannot be applied
+    either (see `parked_predecessor`).
+    """
+    statement: Insert = (
+        _insert_for(connection, parked_events)
+        .values(
+            aggregate_id=aggregate_id[:ID_LENGTH],
+            seq_nr=seq_nr,
+            event_id=None if event_id is None else event_id[:ID_LENGTH],
+            event_type=None if event_type is None else event_type[:_EVENT_TYPE_LENGTH],
+            reason=reason,
+            payload=_payload_text(payload),
+            # An operator's timestamp (when it was parked), not part of any view.
+            parked_at=datetime.now(UTC),
+        )
+        .on_conflict_do_nothing(index_elements=["aggregate_id", "seq_nr"])
+        .returning(parked_events.c.seq_nr)
+    )
+    return connection.execute(statement).first() is not None
+
+
+def parked_predecessor(connection: Connection, aggregate_id: str, seq_nr: int) -> int | None:
+    """The `seq_nr` of a parked event between the aggregate's position and `seq_nr`, if any.
+
+    Such an event blocks the aggregate for good: `seq_nr` can then never be applied.
+    """
+    current = select(projection_positions.c.seq_nr).where(
+        projection_positions.c.aggregate_id == aggregate_id
+    )
+    value = connection.execute(
+        select(func.min(parked_events.c.seq_nr)).where(
+            parked_events.c.aggregate_id == aggregate_id,
+            parked_events.c.seq_nr < seq_nr,
+            parked_events.c.seq_nr > func.coalesce(current.scalar_subquery(), 0),
+        )
+    ).scalar_one_or_none()
+    return None if value is None else int(value)
+
+
+# -- checkpoints -------------------------------------------------------------------------------
+
+
+def load_checkpoint(connection: Connection, name: str) -> int:
+    """The global position saved under `name` (0 when none was)."""
+    value = connection.execute(
+        select(projection_checkpoints.c.position).where(projection_checkpoints.c.name == name)
+    ).scalar_one_or_none()
+    return 0 if value is None else int(value)
+
+
+def save_checkpoint(connection: Connection, name: str, position: int) -> None:
+    """Move the checkpoint `name` forward to `position`, in the caller's transaction.
+
+    Never moves it backwards: a slower updater finishing an older batch cannot undo progress.
+    """
+    moved = connection.execute(
+        update(projection_checkpoints)
+        .where(projection_checkpoints.c.name == name, projection_checkpoints.c.position < position)
+        .values(position=position)
+    ).rowcount
+    if moved == 0:
+        connection.execute(
+            _insert_for(connection, projection_checkpoints)
+            .values(name=name, position=position)
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+
+
+__all__ = [
+    "Outcome",
+    "ProjectionError",
+    "load_checkpoint",
+    "park",
+    "parked_predecessor",
+    "position",
+    "project",
+    "save_checkpoint",
+]

@@ -1,0 +1,443 @@
+"""The projector: each event's rows, timestamps from the events, positions and parking."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from chat_domain import (
+    AddMember,
+    Command,
+    CreateGroupChat,
+    DeleteGroupChat,
+    DeleteMessage,
+    EditMessage,
+    Event,
+    EventId,
+    GroupChat,
+    GroupChatId,
+    GroupChatName,
+    MemberId,
+    MessageContent,
+    MessageId,
+    PostMessage,
+    RemoveMember,
+    RenameGroupChat,
+    Role,
+    UserAccountId,
+    decide,
+    evolve,
+)
+from read_model.projector import (
+    Outcome,
+    ProjectionError,
+    load_checkpoint,
+    park,
+    parked_predecessor,
+    position,
+    project,
+    save_checkpoint,
+)
+from read_model.schema import group_chats, members, messages, parked_events
+from sqlalchemy import Engine, select
+
+START = datetime(2026, 3, 4, 5, 6, 7, 891_234, tzinfo=UTC)
+
+
+class Chat:
+    """Runs commands through the domain's `decide`, one second apart, keeping the events."""
+
+    def __init__(self) -> None:
+        self.id = GroupChatId.generate()
+        self.owner = UserAccountId.generate()
+        self.state: GroupChat | None = None
+        self.clock = START
+        self.events: list[Event] = []
+
+    def run(self, command: Command) -> Event:
+        self.clock += timedelta(seconds=1)
+        (event,) = decide(self.state, command, event_id=EventId.generate(), occurred_at=self.clock)
+        self.state = evolve(self.state, event)
+        self.events.append(event)
+        return event
+
+    def create(self, name: str = "general") -> Event:
+        return self.run(
+            CreateGroupChat(
+                group_chat_id=self.id,
+                name=GroupChatName(name),
+                executor_id=self.owner,
+                member_id=MemberId.generate(),
+            )
+        )
+
+    def add(self, user: UserAccountId, role: Role = Role.MEMBER) -> Event:
+        return self.run(
+            AddMember(
+                group_chat_id=self.id,
+                user_account_id=user,
+                role=role,
+                executor_id=self.owner,
+                member_id=MemberId.generate(),
+            )
+        )
+
+    def remove(self, user: UserAccountId) -> Event:
+        return self.run(
+            RemoveMember(group_chat_id=self.id, user_account_id=user, executor_id=self.owner)
+        )
+
+    def post(self, text: str, sender: UserAccountId | None = None) -> Event:
+        return self.run(
+            PostMessage(
+                group_chat_id=self.id,
+                message_id=MessageId.generate(),
+                content=MessageContent(text),
+                executor_id=sender or self.owner,
+            )
+        )
+
+
+def apply_all(engine: Engine, events: list[Event]) -> list[Outcome]:
+    with engine.begin() as connection:
+        return [project(connection, event) for event in events]
+
+
+def row(engine: Engine, table: Any, **where: object) -> dict[str, Any]:
+    query = select(table).where(*(table.c[k] == v for k, v in where.items()))
+    with engine.connect() as connection:
+        return dict(connection.execute(query).mappings().one())
+
+
+def at(_chat: Chat, event: Event) -> datetime:
+    """The event's time, as the read model stores it (milliseconds, UTC)."""
+    assert event.occurred_at.microsecond % 1000 == 0
+    return event.occurred_at
+
+
+def test_chat_and_creator_rows_are_written_when_a_chat_is_created(
+    migrated_engine: Engine,
+) -> None:
+    chat = Chat()
+    created = chat.create("  ignored whitespace is trimmed by the domain  ".strip())
+
+    assert apply_all(migrated_engine, [created]) == [Outcome.APPLIED]
+
+    assert row(migrated_engine, group_chats, id=str(chat.id)) == {
+        "id": str(chat.id),
+        "name": "ignored whitespace is trimmed by the domain",
+        "owner_id": str(chat.owner),
+        "disabled": False,
+        "created_at": at(chat, created),
+        "updated_at": at(chat, created),
+        "last_seq_nr": 1,
+    }
+    assert chat.state is not None
+    creator = chat.state.members[0]
+    assert row(migrated_engine, members, group_chat_id=str(chat.id)) == {
+        "id": str(creator.id),
+        "group_chat_id": str(chat.id),
+        "user_account_id": str(chat.owner),
+        "role": "administrator",
+        "disabled": False,
+        "created_at": at(chat, created),
+        "updated_at": at(chat, created),
+        "last_seq_nr": 1,
+    }
+    with migrated_engine.connect() as connection:
+        assert position(connection, str(chat.id)) == 1
+
+
+def test_name_and_updated_at_change_when_a_chat_is_renamed(migrated_engine: Engine) -> None:
+    chat = Chat()
+    created = chat.create("before")
+    renamed = chat.run(
+        RenameGroupChat(group_chat_id=chat.id, name=GroupChatName("after"), executor_id=chat.owner)
+    )
+
+    apply_all(migrated_engine, [created, renamed])
+
+    stored = row(migrated_engine, group_chats, id=str(chat.id))
+    assert (stored["name"], stored["created_at"], stored["updated_at"], stored["last_seq_nr"]) == (
+        "after",
+        at(chat, created),
+        at(chat, renamed),
+        2,
+    )
+
+
+def test_member_row_is_written_when_a_member_is_added(migrated_engine: Engine) -> None:
+    chat = Chat()
+    alice = UserAccountId.generate()
+    events = [chat.create(), chat.add(alice, Role.ADMINISTRATOR)]
+
+    apply_all(migrated_engine, events)
+
+    assert chat.state is not None
+    member = chat.state.find_member(alice)
+    assert member is not None
+    assert row(migrated_engine, members, user_account_id=str(alice)) == {
+        "id": str(member.id),
+        "group_chat_id": str(chat.id),
+        "user_account_id": str(alice),
+        "role": "administrator",
+        "disabled": False,
+        "created_at": at(chat, events[1]),
+        "updated_at": at(chat, events[1]),
+        "last_seq_nr": 2,
+    }
+
+
+def test_member_is_disabled_when_removed(migrated_engine: Engine) -> None:
+    chat = Chat()
+    alice = UserAccountId.generate()
+    events = [chat.create(), chat.add(alice), chat.remove(alice)]
+
+    apply_all(migrated_engine, events)
+
+    stored = row(migrated_engine, members, user_account_id=str(alice))
+    assert (stored["disabled"], stored["created_at"], stored["updated_at"]) == (
+        True,
+        at(chat, events[1]),
+        at(chat, events[2]),
+    )
+    assert stored["last_seq_nr"] == 3
+
+
+def test_existing_row_is_reused_when_a_removed_member_is_added_again(
+    migrated_engine: Engine,
+) -> None:
+    chat = Chat()
+    alice = UserAccountId.generate()
+    events = [
+        chat.create(),
+        chat.add(alice, Role.ADMINISTRATOR),
+        chat.remove(alice),
+        chat.add(alice, Role.MEMBER),
+    ]
+
+    assert apply_all(migrated_engine, events) == [Outcome.APPLIED] * 4
+
+    assert chat.state is not None
+    membership = chat.state.find_member(alice)
+    assert membership is not None
+    with migrated_engine.connect() as connection:
+        rows = connection.execute(
+            select(members).where(members.c.user_account_id == str(alice))
+        ).mappings()
+        assert [dict(r) for r in rows] == [
+            {
+                "id": str(membership.id),
+                "group_chat_id": str(chat.id),
+                "user_account_id": str(alice),
+                "role": "member",
+                "disabled": False,
+                "created_at": at(chat, events[3]),
+                "updated_at": at(chat, events[3]),
+                "last_seq_nr": 4,
+            }
+        ]
+
+
+def test_message_row_is_written_when_a_message_is_posted(migrated_engine: Engine) -> None:
+    chat = Chat()
+    text = "  indented\nand multi-line  "
+    events = [chat.create(), chat.post(text)]
+
+    apply_all(migrated_engine, events)
+
+    assert chat.state is not None
+    message = chat.state.messages[0]
+    assert row(migrated_engine, messages, id=str(message.id)) == {
+        "id": str(message.id),
+        "group_chat_id": str(chat.id),
+        "user_account_id": str(chat.owner),
+        "text": text,
+        "disabled": False,
+        "created_at": at(chat, events[1]),
+        "updated_at": at(chat, events[1]),
+        "last_seq_nr": 2,
+    }
+
+
+def test_text_and_updated_at_change_when_a_message_is_edited(migrated_engine: Engine) -> None:
+    chat = Chat()
+    events = [chat.create(), chat.post("first")]
+    assert chat.state is not None
+    message_id = chat.state.messages[0].id
+    events.append(
+        chat.run(
+            EditMessage(
+                group_chat_id=chat.id,
+                message_id=message_id,
+                content=MessageContent("second"),
+                executor_id=chat.owner,
+            )
+        )
+    )
+
+    apply_all(migrated_engine, events)
+
+    stored = row(migrated_engine, messages, id=str(message_id))
+    assert (stored["text"], stored["created_at"], stored["updated_at"], stored["last_seq_nr"]) == (
+        "second",
+        at(chat, events[1]),
+        at(chat, events[2]),
+        3,
+    )
+
+
+def test_message_is_disabled_when_deleted(migrated_engine: Engine) -> None:
+    chat = Chat()
+    events = [chat.create(), chat.post("oops")]
+    assert chat.state is not None
+    message_id = chat.state.messages[0].id
+    events.append(
+        chat.run(
+            DeleteMessage(group_chat_id=chat.id, message_id=message_id, executor_id=chat.owner)
+        )
+    )
+
+    apply_all(migrated_engine, events)
+
+    stored = row(migrated_engine, messages, id=str(message_id))
+    assert (stored["disabled"], stored["text"], stored["updated_at"], stored["last_seq_nr"]) == (
+        True,
+        "oops",
+        at(chat, events[2]),
+        3,
+    )
+
+
+def test_chat_is_disabled_when_deleted(migrated_engine: Engine) -> None:
+    chat = Chat()
+    events = [
+        chat.create(),
+        chat.run(DeleteGroupChat(group_chat_id=chat.id, executor_id=chat.owner)),
+    ]
+
+    apply_all(migrated_engine, events)
+
+    stored = row(migrated_engine, group_chats, id=str(chat.id))
+    assert (stored["disabled"], stored["updated_at"], stored["last_seq_nr"]) == (
+        True,
+        at(chat, events[1]),
+        2,
+    )
+
+
+def test_event_is_skipped_when_it_was_applied_before(migrated_engine: Engine) -> None:
+    chat = Chat()
+    events = [chat.create("one"), chat.post("hello")]
+    apply_all(migrated_engine, events)
+
+    assert apply_all(migrated_engine, [events[0], events[1], events[1]]) == [Outcome.DUPLICATE] * 3
+
+    with migrated_engine.connect() as connection:
+        assert position(connection, str(chat.id)) == 2
+        assert len(connection.execute(select(messages)).all()) == 1
+        assert len(connection.execute(select(members)).all()) == 1
+
+
+def test_event_is_not_applied_when_a_predecessor_is_missing(migrated_engine: Engine) -> None:
+    chat = Chat()
+    created, renamed_once, renamed_twice = (
+        chat.create("a"),
+        chat.run(
+            RenameGroupChat(group_chat_id=chat.id, name=GroupChatName("b"), executor_id=chat.owner)
+        ),
+        chat.run(
+            RenameGroupChat(group_chat_id=chat.id, name=GroupChatName("c"), executor_id=chat.owner)
+        ),
+    )
+
+    assert apply_all(migrated_engine, [renamed_once]) == [Outcome.GAP]  # nothing created yet
+    assert apply_all(migrated_engine, [created, renamed_twice]) == [Outcome.APPLIED, Outcome.GAP]
+    assert row(migrated_engine, group_chats, id=str(chat.id))["name"] == "a"
+
+    # The missing event arrives: now both apply, in order.
+    assert apply_all(migrated_engine, [renamed_once, renamed_twice]) == [Outcome.APPLIED] * 2
+    assert row(migrated_engine, group_chats, id=str(chat.id))["name"] == "c"
+
+
+def test_nothing_of_the_event_remains_when_its_transaction_rolls_back(
+    migrated_engine: Engine,
+) -> None:
+    chat = Chat()
+    created = chat.create()
+    connection = migrated_engine.connect()
+    transaction = connection.begin()
+    assert project(connection, created) is Outcome.APPLIED
+    transaction.rollback()  # the caller's transaction fails after the projection
+    connection.close()
+
+    with migrated_engine.connect() as connection:
+        assert position(connection, str(chat.id)) == 0
+        assert connection.execute(select(group_chats)).all() == []
+    assert apply_all(migrated_engine, [created]) == [Outcome.APPLIED]
+
+
+def test_projection_error_is_raised_when_the_row_an_event_changes_is_missing(
+    migrated_engine: Engine,
+) -> None:
+    chat = Chat()
+    events = [chat.create(), chat.post("hi")]
+    assert chat.state is not None
+    edit = chat.run(
+        EditMessage(
+            group_chat_id=chat.id,
+            message_id=chat.state.messages[0].id,
+            content=MessageContent("edited"),
+            executor_id=chat.owner,
+        )
+    )
+    apply_all(migrated_engine, events)
+    with migrated_engine.begin() as connection:
+        connection.execute(messages.delete())  # a read model changed behind the projector's back
+
+    with pytest.raises(ProjectionError), migrated_engine.begin() as connection:
+        project(connection, edit)
+
+
+def test_parked_event_is_recorded_once_when_parked_twice(migrated_engine: Engine) -> None:
+    with migrated_engine.begin() as connection:
+        first = park(
+            connection,
+            aggregate_id="GroupChat-X",
+            seq_nr=3,
+            event_id="E1",
+            event_type="Bogus",
+            payload=b"\xff\x00not utf-8",
+            reason="undecodable",
+        )
+        again = park(
+            connection,
+            aggregate_id="GroupChat-X",
+            seq_nr=3,
+            event_id="E1",
+            event_type="Bogus",
+            payload=b"{}",
+            reason="second reason",
+        )
+        blocker = parked_predecessor(connection, "GroupChat-X", 5)
+        no_blocker = parked_predecessor(connection, "GroupChat-X", 3)
+
+    assert (first, again, blocker, no_blocker) == (True, False, 3, None)
+    parked = row(migrated_engine, parked_events, aggregate_id="GroupChat-X")
+    assert parked["reason"] == "undecodable"
+    assert parked["payload"] == "base64:/wBub3QgdXRmLTg="
+    assert parked["parked_at"].tzinfo is not None
+
+
+def test_checkpoint_only_moves_forward(migrated_engine: Engine) -> None:
+    with migrated_engine.begin() as connection:
+        assert load_checkpoint(connection, "journal") == 0
+        save_checkpoint(connection, "journal", 10)
+        save_checkpoint(connection, "journal", 7)
+        save_checkpoint(connection, "other", 3)
+    with migrated_engine.connect() as connection:
+        assert (load_checkpoint(connection, "journal"), load_checkpoint(connection, "other")) == (
+            10,
+            3,
+        )
