@@ -15,7 +15,13 @@ from collections.abc import Callable, Sequence
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "migrate": ("cqrs_es.migrate", "create or upgrade the read model's tables (idempotent)"),
     "command": ("cqrs_es.command", "run the command service (REST over the event store)"),
+    "query": ("cqrs_es.query", "run the query service (REST over the read model)"),
     "dev": ("cqrs_es.dev", "run command, query and updater locally on SQLite files"),
+    "updater": ("cqrs_es.updater", "run the read-model updater (tails the SQL event store)"),
+    "rebuild-read-model": (
+        "cqrs_es.rebuild_read_model",
+        "drop the read model and replay the whole journal into it",
+    ),
     "create-dynamodb-tables": (
         "cqrs_es.create_dynamodb_tables",
         "create the DynamoDB journal and snapshot tables of EVENT_STORE_URL (idempotent)",

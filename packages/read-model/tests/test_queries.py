@@ -317,6 +317,9 @@ def test_get_messages_rejects_the_limit_when_it_is_below_one(
         "LTE6MDFKRFpaWlpaWlpaWlpaWlpaWlpaWlpaWlo",  # "-1:01JDZZZZZZZZZZZZZZZZZZZZZZ"
         "MTIzOm5vdC1hLXVsaWQ",  # "123:not-a-ulid"
         "_w",  # one byte 0xff, not ASCII
+        "OTk5OTk5OTk5OTk5OTk5OjAxSkRaWlpaWlpaWlpaWlpaWlpaWlpaWlpa",  # past datetime.max
+        "MTIz+jAxSkRaWlpaWlpaWlpaWlpaWlpaWlpaWlpa",  # standard (not url-safe) alphabet
+        "MTIzOjAxSkRaWlpaWlpaWlpaWlpa WlpaWlpaWlpa",  # a character outside the alphabet
     ],
 )
 def test_decode_cursor_raises_invalid_cursor_when_the_cursor_was_not_produced_here(

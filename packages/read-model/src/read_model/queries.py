@@ -107,13 +107,14 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     """The (created_at, message id) position of a cursor; raises `InvalidCursorError`."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        raw = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
-        millis_text, separator, id_text = raw.partition(_CURSOR_SEPARATOR)
+        raw = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True)
+        text = raw.decode("ascii")
+        millis_text, separator, id_text = text.partition(_CURSOR_SEPARATOR)
         if not separator or not millis_text.isdigit() or len(millis_text) > 15:
             raise ValueError("malformed position")
         message_id = str(Ulid.parse(id_text))
         return from_epoch_ms(int(millis_text)), message_id
-    except (ValueError, binascii.Error, UnicodeError, InvalidUlidError) as error:
+    except (ValueError, OverflowError, binascii.Error, UnicodeError, InvalidUlidError) as error:
         raise InvalidCursorError("is not a valid cursor (pass back a nextBefore value)") from error
 
 

@@ -1,0 +1,178 @@
+"""Errors as `application/problem+json` (RFC 9457), and the handlers that produce them.
+
+Every error response has `type`, `title`, `status`, `detail` and `code`, a stable
+machine-readable string (`validation_error`, `group_chat_not_found`, `member_not_found`,
+`message_not_found`, `not_found`, `method_not_allowed`, `service_unavailable`, `internal_error`).
+`type` is `about:blank` (the status says what kind of problem it is; `code` says which one), so
+`title` is the HTTP status phrase. A `validation_error` about exactly one input field also names it
+in `field` (an extension member, omitted otherwise), as the command service does.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any, Final
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from read_model import ReadModelUnavailableError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
+RETRY_AFTER_SECONDS: Final = 1
+"""How long a client should wait before retrying after a 503."""
+
+_log = logging.getLogger(__name__)
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    type: str = Field(description="URI of the problem type", examples=["about:blank"])
+    title: str = Field(description="the HTTP status phrase", examples=["Not Found"])
+    status: int = Field(description="the HTTP status code", examples=[404])
+    detail: str = Field(description="what went wrong, for a human", examples=["no such group chat"])
+    code: str = Field(
+        description="stable machine-readable error code", examples=["group_chat_not_found"]
+    )
+    field: str | None = Field(
+        default=None,
+        description="the offending input field of a validation_error, when there is one",
+        examples=["groupChatId"],
+    )
+
+
+class ProblemError(Exception):
+    """Raise to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.field = field
+        self.headers = headers
+
+    @classmethod
+    def validation(cls, field: str, message: str) -> ProblemError:
+        """400 `validation_error` about `field`; the detail reads `<field>: <message>`."""
+        return cls(400, "validation_error", f"{field}: {message}", field=field)
+
+    @classmethod
+    def not_found(cls, code: str, detail: str) -> ProblemError:
+        """404 with a specific `code` (e.g. `group_chat_not_found`)."""
+        return cls(404, code, detail)
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """The problem+json response for `status`, `code` and `detail` (and `field`)."""
+    body = Problem(
+        type="about:blank",
+        title=HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        code=code,
+        field=field,
+    )
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def _field_name(location: tuple[Any, ...]) -> str:
+    # ("query", "userAccountId") -> "userAccountId"; the first element is where it came from.
+    parts = [str(part) for part in location[1:]] or [str(part) for part in location]
+    return ".".join(parts) or "request"
+
+
+def _describe_validation_errors(error: RequestValidationError) -> tuple[str, str | None]:
+    fields, messages = [], []
+    for item in error.errors():
+        field = _field_name(tuple(item.get("loc", ())))
+        fields.append(field)
+        messages.append(f"{field}: {item.get('msg', 'is invalid')}")
+    only_field = fields[0] if len(set(fields)) == 1 else None
+    return "; ".join(messages) or "the request is invalid", only_field
+
+
+async def _on_problem(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProblemError)
+    return problem_response(exc.status, exc.code, exc.detail, field=exc.field, headers=exc.headers)
+
+
+async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    detail, field = _describe_validation_errors(exc)
+    return problem_response(400, "validation_error", detail, field=field)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        code, detail = "not_found", f"no such resource: {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        code, detail = "method_not_allowed", f"{request.method} is not allowed here"
+    else:
+        code, detail = HTTPStatus(exc.status_code).name.lower(), str(exc.detail)
+    return problem_response(exc.status_code, code, detail, headers=dict(exc.headers or {}) or None)
+
+
+async def _on_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    _log.warning("read model unavailable: %s", exc, exc_info=exc)
+    return problem_response(
+        503,
+        "service_unavailable",
+        "the read model is temporarily unavailable; retry later",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    _log.error("unexpected error", exc_info=exc)
+    return problem_response(500, "internal_error", "an unexpected error occurred")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Make every error of `app` a problem document (request validation errors become 400)."""
+    app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(ReadModelUnavailableError, _on_unavailable)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the error `statuses` an operation can return."""
+    descriptions = {
+        400: "Invalid input (`validation_error`); `detail` names the field.",
+        404: "Not found, or not visible to the caller.",
+        503: "The read model's database is unavailable (`service_unavailable`); retry later.",
+    }
+    return {
+        status: {
+            "description": descriptions.get(status, HTTPStatus(status).phrase),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }

@@ -1,0 +1,34 @@
+"""Settings of the query service, read once from the environment."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Environment variables (case-insensitive): `READ_MODEL_URL`, `PORT`, `PAGE_SIZE_DEFAULT`,
+    `PAGE_SIZE_MAX`."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    read_model_url: str = Field(
+        default="sqlite:///var/read_model.db",
+        description="read-model database: sqlite:///path or postgresql://…",
+    )
+    port: int = Field(default=3002, ge=1, le=65535, description="HTTP port of `cqrs-es query`")
+    page_size_default: int = Field(
+        default=50, ge=1, description="messages per page when `limit` is absent"
+    )
+    page_size_max: int = Field(default=200, ge=1, description="largest accepted `limit`")
+
+    @model_validator(mode="after")
+    def _default_fits_max(self) -> Self:
+        if self.page_size_default > self.page_size_max:
+            raise ValueError(
+                f"PAGE_SIZE_DEFAULT ({self.page_size_default}) exceeds "
+                f"PAGE_SIZE_MAX ({self.page_size_max})"
+            )
+        return self
