@@ -264,6 +264,8 @@ class Workspace:
 # resolved dependency closures from uv.lock
 
 Closure = frozenset[tuple[str, ...]]
+# How uv.lock marks a package built from the workspace rather than downloaded.
+WORKSPACE_SOURCES = frozenset({"editable", "virtual", "workspace"})
 
 
 def _source_key(source: object) -> str:
@@ -276,7 +278,10 @@ def lock_closures(data: bytes | None, packages: Iterable[str]) -> dict[str, Clos
     A closure is the set of (name, version, source) of every package installed with it plus
     every dependency edge with its environment marker and extras, so a new version, a new
     source, a dependency added or dropped, or a marker change all make it differ. Development
-    dependency groups are not followed: images install without them.
+    dependency groups are not followed: images install without them. Every extra of a
+    workspace member is followed, requested or not: an image may install a member's extras on
+    top of its service (the Dockerfiles add ``telemetry[otel,aws]`` for trace export), and
+    counting one extra too many costs a build where one too few would skip a deploy.
     """
     lock = _load_toml(data)
     if lock is None or not isinstance(lock.get("package"), list):
@@ -307,7 +312,10 @@ def lock_closures(data: bytes | None, packages: Iterable[str]) -> dict[str, Clos
             visited.add((id(entry), extra))
             name = normalize(str(entry["name"]))
             version = str(entry.get("version", ""))
-            items.add(("node", name, version, _source_key(entry.get("source"))))
+            source = entry.get("source")
+            items.add(("node", name, version, _source_key(source)))
+            if not extra and isinstance(source, dict) and WORKSPACE_SOURCES & source.keys():
+                stack.extend((entry, e) for e in entry.get("optional-dependencies") or {})
             if extra:
                 deps = (entry.get("optional-dependencies") or {}).get(extra, [])
             else:

@@ -76,6 +76,7 @@ DEFAULT_VERSIONS = {
     "starlette": "0.38.0",
     "boto3": "1.34.0",
     "pytest": "8.3.0",
+    "opentelemetry-sdk": "1.27.0",
 }
 
 
@@ -113,9 +114,10 @@ def lock_text(
         out = f'[[package]]\nname = "{name}"\nversion = "{version}"\nsource = {source}\n'
         if deps:
             out += "dependencies = [\n" + "".join(f"    {d},\n" for d in deps) + "]\n"
+        if optional:
+            out += "\n[package.optional-dependencies]\n"
         for extra, extra_deps in (optional or {}).items():
-            out += f"\n[package.optional-dependencies]\n{extra} = [\n"
-            out += "".join(f"    {d},\n" for d in extra_deps) + "]\n"
+            out += f"{extra} = [\n" + "".join(f"    {d},\n" for d in extra_deps) + "]\n"
         if dev:
             out += "\n[package.dev-dependencies]\ndev = [\n"
             out += "".join(f"    {d},\n" for d in dev) + "]\n"
@@ -175,8 +177,14 @@ def lock_text(
     )
     text += package("sqlalchemy", v["sqlalchemy"], registry, [])
     text += package("starlette", v["starlette"], registry, [])
+    text += package("opentelemetry-sdk", v["opentelemetry-sdk"], registry, [])
+    # Services depend on plain `telemetry`; their images add the `otel` extra on top.
     text += package(
-        "telemetry", "0.1.0", editable("packages/telemetry"), [dep("opentelemetry-api")]
+        "telemetry",
+        "0.1.0",
+        editable("packages/telemetry"),
+        [dep("opentelemetry-api")],
+        optional={"otel": [dep("opentelemetry-sdk")]},
     )
     return text
 
@@ -444,6 +452,7 @@ def test_every_service_is_affected_when_an_unknown_root_file_changes(repo: GitRe
         ({"boto3": "1.35.0"}, ["command", "read-model-updater"]),
         ({"starlette": "0.39.0"}, ["command", "query"]),
         ({"opentelemetry-api": "1.28.0"}, ALL),
+        ({"opentelemetry-sdk": "1.28.0"}, ALL),
         ({"pytest": "8.4.0"}, []),
     ],
 )
