@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from command_service.graphql import mount_graphql
 from command_service.handlers import CommandConflictError, CommandHandler
 from command_service.middleware import BodySizeLimitMiddleware, UnhandledErrorMiddleware
 from command_service.problems import (
@@ -94,6 +95,7 @@ def create_app(
 
     app.include_router(health_router())
     app.include_router(group_chats_router())
+    mount_graphql(app)  # strawberry is imported on the first GraphQL request, not here
     install_problem_handlers(app)
     _customize_openapi(app)
 

@@ -1,0 +1,65 @@
+"""What a GraphQL error tells the client: `extensions.code`, `extensions.reason`, the message.
+
+API.md fixes `extensions.code` to the HTTP status an equivalent REST call would get, as a
+string, from a closed set: `"400"` invalid input, `"404"` no such group chat, `"409"` conflict,
+`"422"` a broken domain rule, `"500"` anything else. The mapping is the REST one
+(`command_service.problems.problem_for`), so both APIs report a failure the same way:
+
+- `"400"` `validation_error`: a syntax error, an unknown field or type, a missing or ill-typed
+  argument or variable, or an invalid value (`chat_domain.ValidationError`: id, name, content,
+  role; then `extensions.field` names the input field);
+- `"404"` `group_chat_not_found`;
+- `"409"` `group_chat_already_exists`, or `conflict` (still conflicting after the retries);
+- `"422"` the broken rule of any other `DomainError`, e.g. `not_an_administrator`;
+- `"500"` `service_unavailable` when the event store cannot be reached (retry later);
+- `"500"` `internal_error` for anything else (generic message; logged with its traceback).
+
+The event store being unavailable is the REST API's 503. GraphQL clients of this API family
+know only the five codes above, so it is reported as `"500"`; `reason` says that retrying is the
+right reaction. `reason` is the REST problem's `code`: a stable machine-readable string.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from command_service.problems import internal_error, problem_for
+
+__all__ = ["INTERNAL_ERROR", "ErrorInfo", "error_info_for", "invalid_request"]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """How one error is reported. `expected=False` marks a server fault (logged as an error)."""
+
+    code: str
+    reason: str
+    message: str
+    field: str | None = None
+    expected: bool = True
+
+    def extensions(self) -> dict[str, str]:
+        """The error's `extensions` member: `code`, `reason` (and `field`)."""
+        extensions = {"code": self.code, "reason": self.reason}
+        if self.field is not None:
+            extensions["field"] = self.field
+        return extensions
+
+
+_INTERNAL = internal_error()
+INTERNAL_ERROR = ErrorInfo("500", _INTERNAL.code, _INTERNAL.detail, expected=False)
+"""An unexpected error: the client learns nothing about it beyond that."""
+
+
+def error_info_for(exc: BaseException) -> ErrorInfo:
+    """How `exc`, raised by a resolver, is reported."""
+    problem = problem_for(exc)
+    if problem is None:
+        return INTERNAL_ERROR
+    code = "500" if problem.status >= 500 else str(problem.status)
+    return ErrorInfo(code, problem.code, problem.detail, problem.field)
+
+
+def invalid_request(message: str) -> ErrorInfo:
+    """A request GraphQL refused before running it (syntax, unknown field, bad variable)."""
+    return ErrorInfo("400", "validation_error", message)

@@ -1,0 +1,239 @@
+"""The write schema of API.md (names, casing and nullability are the contract), on strawberry.
+
+Each mutation parses its input with the domain's parsers (which name the offending field) and
+runs the command through the app's `CommandHandler`, like the REST routes: one set of rules,
+whichever API a command comes through. The handler blocks on the event store, so it runs in the
+thread pool, as FastAPI runs the synchronous REST routes.
+
+Importing this module imports strawberry: only `command_service.graphql.view` does, on the first
+GraphQL request.
+"""
+
+# No `from __future__ import annotations`: strawberry reads these annotations at runtime.
+from dataclasses import dataclass
+
+import strawberry
+from chat_domain import (
+    AddMember,
+    CreateGroupChat,
+    DeleteGroupChat,
+    DeleteMessage,
+    EditMessage,
+    PostMessage,
+    RemoveMember,
+    RenameGroupChat,
+)
+from starlette.concurrency import run_in_threadpool
+from strawberry.extensions import MaxAliasesLimiter
+from strawberry.schema.config import StrawberryConfig
+
+from command_service.handlers import CommandHandler, CommandResult
+
+__all__ = ["MAX_ALIASES", "CommandContext", "create_schema"]
+
+MAX_ALIASES = 20
+"""Most aliases one document may use: each aliased mutation is one more command to run."""
+
+_GROUP_CHAT_ID = "Group chat id: `GroupChat-<ULID>` or the bare ULID."
+_EXECUTOR_ID = "The user account running the command: `UserAccount-<ULID>` or the bare ULID."
+_USER_ACCOUNT_ID = "The member's user account: `UserAccount-<ULID>` or the bare ULID."
+_MESSAGE_ID = "Message id (a ULID)."
+_NAME = "1-100 characters after trimming."
+_CONTENT = "1-4,000 characters, not blank."
+_ROLE = "`administrator` or `member`, case-insensitive (`ADMIN` is also accepted)."
+
+
+@dataclass(frozen=True, slots=True)
+class CommandContext:
+    """What the resolvers get as `info.context`."""
+
+    handler: CommandHandler
+
+
+Info = strawberry.Info[CommandContext, None]
+
+
+async def _handle(info: Info, command: object) -> CommandResult:
+    result: CommandResult = await run_in_threadpool(info.context.handler.handle, command)
+    return result
+
+
+# -- outputs -------------------------------------------------------------------------------------
+
+
+@strawberry.type(description="The group chat a command applied to.")
+class GroupChatOutput:
+    group_chat_id: str = strawberry.field(description="`GroupChat-<ULID>`.")
+
+
+@strawberry.type(description="The group chat and the message a command applied to.")
+class MessageOutput:
+    group_chat_id: str = strawberry.field(description="`GroupChat-<ULID>`.")
+    message_id: str = strawberry.field(description="The message's ULID.")
+
+
+@strawberry.type(description="Liveness of the command service.")
+class HealthCheckOutput:
+    value: str = strawberry.field(description='Always `"OK"`.')
+
+
+def _group_chat(result: CommandResult) -> GroupChatOutput:
+    return GroupChatOutput(group_chat_id=str(result.group_chat_id))
+
+
+# -- inputs --------------------------------------------------------------------------------------
+
+
+@strawberry.input(description="Create a group chat; the executor becomes its administrator.")
+class CreateGroupChatInput:
+    name: str = strawberry.field(description=_NAME)
+    executor_id: str = strawberry.field(description=_EXECUTOR_ID)
+
+
+@strawberry.input(description="Rename a group chat (administrators).")
+class RenameGroupChatInput:
+    group_chat_id: str = strawberry.field(description=_GROUP_CHAT_ID)
+    name: str = strawberry.field(description=_NAME)
+    executor_id: str = strawberry.field(description=_EXECUTOR_ID)
+
+
+@strawberry.input(description="Delete a group chat (administrators).")
+class DeleteGroupChatInput:
+    group_chat_id: str = strawberry.field(description=_GROUP_CHAT_ID)
+    executor_id: str = strawberry.field(description=_EXECUTOR_ID)
+
+
+@strawberry.input(description="Add a member (administrators).")
+class AddMemberInput:
+    group_chat_id: str = strawberry.field(description=_GROUP_CHAT_ID)
+    user_account_id: str = strawberry.field(description=_USER_ACCOUNT_ID)
+    role: str = strawberry.field(description=_ROLE)
+    executor_id: str = strawberry.field(description=_EXECUTOR_ID)
+
+
+@strawberry.input(description="Remove a member (administrators).")
+class RemoveMemberInput:
+    group_chat_id: str = strawberry.field(description=_GROUP_CHAT_ID)
+    user_account_id: str = strawberry.field(description=_USER_ACCOUNT_ID)
+    executor_id: str = strawberry.field(description=_EXECUTOR_ID)
+
+
+@strawberry.input(description="Post a message (members).")
+class PostMessageInput:
+    group_chat_id: str = strawberry.field(description=_GROUP_CHAT_ID)
+    content: str = strawberry.field(description=_CONTENT)
+    executor_id: str = strawberry.field(description=_EXECUTOR_ID)
+
+
+@strawberry.input(description="Edit a message (its sender).")
+class EditMessageInput:
+    group_chat_id: str = strawberry.field(description=_GROUP_CHAT_ID)
+    message_id: str = strawberry.field(description=_MESSAGE_ID)
+    content: str = strawberry.field(description=_CONTENT)
+    executor_id: str = strawberry.field(description=_EXECUTOR_ID)
+
+
+@strawberry.input(description="Delete a message (its sender or an administrator).")
+class DeleteMessageInput:
+    group_chat_id: str = strawberry.field(description=_GROUP_CHAT_ID)
+    message_id: str = strawberry.field(description=_MESSAGE_ID)
+    executor_id: str = strawberry.field(description=_EXECUTOR_ID)
+
+
+# -- operations ----------------------------------------------------------------------------------
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description='`{ value: "OK" }` while the service answers.')
+    def health_check(self) -> HealthCheckOutput:
+        return HealthCheckOutput(value="OK")
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Create a group chat; the executor becomes its administrator.")
+    async def create_group_chat(self, info: Info, input: CreateGroupChatInput) -> GroupChatOutput:
+        command = CreateGroupChat.parse(
+            name=input.name, executor_id=input.executor_id, generator=info.context.handler.generator
+        )
+        return _group_chat(await _handle(info, command))
+
+    @strawberry.mutation(description="Rename a group chat (administrators).")
+    async def rename_group_chat(self, info: Info, input: RenameGroupChatInput) -> GroupChatOutput:
+        command = RenameGroupChat.parse(
+            group_chat_id=input.group_chat_id, name=input.name, executor_id=input.executor_id
+        )
+        return _group_chat(await _handle(info, command))
+
+    @strawberry.mutation(description="Delete a group chat (administrators).")
+    async def delete_group_chat(self, info: Info, input: DeleteGroupChatInput) -> GroupChatOutput:
+        command = DeleteGroupChat.parse(
+            group_chat_id=input.group_chat_id, executor_id=input.executor_id
+        )
+        return _group_chat(await _handle(info, command))
+
+    @strawberry.mutation(description="Add a member (administrators).")
+    async def add_member(self, info: Info, input: AddMemberInput) -> GroupChatOutput:
+        command = AddMember.parse(
+            group_chat_id=input.group_chat_id,
+            user_account_id=input.user_account_id,
+            role=input.role,
+            executor_id=input.executor_id,
+            generator=info.context.handler.generator,
+        )
+        return _group_chat(await _handle(info, command))
+
+    @strawberry.mutation(description="Remove a member (administrators).")
+    async def remove_member(self, info: Info, input: RemoveMemberInput) -> GroupChatOutput:
+        command = RemoveMember.parse(
+            group_chat_id=input.group_chat_id,
+            user_account_id=input.user_account_id,
+            executor_id=input.executor_id,
+        )
+        return _group_chat(await _handle(info, command))
+
+    @strawberry.mutation(description="Post a message (members).")
+    async def post_message(self, info: Info, input: PostMessageInput) -> MessageOutput:
+        command = PostMessage.parse(
+            group_chat_id=input.group_chat_id,
+            content=input.content,
+            executor_id=input.executor_id,
+            generator=info.context.handler.generator,
+        )
+        result = await _handle(info, command)
+        return MessageOutput(
+            group_chat_id=str(result.group_chat_id), message_id=str(command.message_id)
+        )
+
+    @strawberry.mutation(description="Edit a message (its sender).")
+    async def edit_message(self, info: Info, input: EditMessageInput) -> MessageOutput:
+        command = EditMessage.parse(
+            group_chat_id=input.group_chat_id,
+            message_id=input.message_id,
+            content=input.content,
+            executor_id=input.executor_id,
+        )
+        result = await _handle(info, command)
+        return MessageOutput(
+            group_chat_id=str(result.group_chat_id), message_id=str(command.message_id)
+        )
+
+    @strawberry.mutation(description="Delete a message (its sender or an administrator).")
+    async def delete_message(self, info: Info, input: DeleteMessageInput) -> GroupChatOutput:
+        command = DeleteMessage.parse(
+            group_chat_id=input.group_chat_id,
+            message_id=input.message_id,
+            executor_id=input.executor_id,
+        )
+        return _group_chat(await _handle(info, command))
+
+
+def create_schema(schema_class: type[strawberry.Schema] = strawberry.Schema) -> strawberry.Schema:
+    """The write schema. `schema_class` lets the view plug in its error logging."""
+    return schema_class(
+        query=Query,
+        mutation=Mutation,
+        config=StrawberryConfig(auto_camel_case=True),
+        extensions=[MaxAliasesLimiter(max_alias_count=MAX_ALIASES)],
+    )
