@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from read_model import create_engine_for
 
+from query_service.graphql import mount_graphql
 from query_service.problems import Problem, install_problem_handlers
 from query_service.routers import group_chats, health, members, messages
 from query_service.settings import Settings
@@ -93,5 +94,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(group_chats.create_router())
     app.include_router(members.create_router())
     app.include_router(messages.create_router(settings))
+    mount_graphql(app)  # strawberry is imported on the first GraphQL request, not here
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

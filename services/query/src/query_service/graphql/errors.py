@@ -1,0 +1,73 @@
+"""What a GraphQL error tells the client: `extensions.code`, `extensions.reason`, the message.
+
+API.md fixes `extensions.code` to the HTTP status an equivalent REST call would get, as a
+string, from a closed set (`"400"`, `"404"`, `"409"`, `"422"`, `"500"`). The reads map like
+their REST counterparts:
+
+- `"400"` `validation_error`: a syntax error, an unknown field or type, a missing or ill-typed
+  argument or variable, or a malformed id (`chat_domain.ValidationError`; then
+  `extensions.field` names the argument);
+- `"404"` `group_chat_not_found`, `member_not_found` or `message_not_found`: a single-object read
+  of something that does not exist or that the caller may not see;
+- `"500"` `service_unavailable` when the read model cannot be reached (retry later);
+- `"500"` `internal_error` for anything else (generic message; logged with its traceback).
+
+List reads of a chat the caller may not see return `[]`, not an error. The read model being
+unavailable is the REST API's 503; GraphQL clients of this API family know only the five codes
+above, so it is reported as `"500"`, and `reason` says that retrying is the right reaction.
+`reason` is the REST problem's `code`: a stable machine-readable string.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chat_domain.errors import ValidationError
+from read_model import ReadModelUnavailableError
+
+from query_service.problems import ProblemError
+
+__all__ = ["INTERNAL_ERROR", "ErrorInfo", "error_info_for", "invalid_request"]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """How one error is reported. `expected=False` marks a server fault (logged as an error)."""
+
+    code: str
+    reason: str
+    message: str
+    field: str | None = None
+    expected: bool = True
+
+    def extensions(self) -> dict[str, str]:
+        """The error's `extensions` member: `code`, `reason` (and `field`)."""
+        extensions = {"code": self.code, "reason": self.reason}
+        if self.field is not None:
+            extensions["field"] = self.field
+        return extensions
+
+
+INTERNAL_ERROR = ErrorInfo("500", "internal_error", "an unexpected error occurred", expected=False)
+"""An unexpected error: the client learns nothing about it beyond that."""
+
+
+def error_info_for(exc: BaseException) -> ErrorInfo:
+    """How `exc`, raised by a resolver, is reported."""
+    if isinstance(exc, ProblemError):
+        code = "500" if exc.status >= 500 else str(exc.status)
+        return ErrorInfo(code, exc.code, exc.detail, exc.field)
+    if isinstance(exc, ValidationError):
+        return ErrorInfo("400", str(exc.code), exc.message, exc.field)
+    if isinstance(exc, ReadModelUnavailableError):
+        return ErrorInfo(
+            "500",
+            "service_unavailable",
+            "the read model is temporarily unavailable; retry later",
+        )
+    return INTERNAL_ERROR
+
+
+def invalid_request(message: str) -> ErrorInfo:
+    """A request GraphQL refused before running it (syntax, unknown field, bad variable)."""
+    return ErrorInfo("400", "validation_error", message)
