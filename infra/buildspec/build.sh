@@ -90,8 +90,8 @@ else
     docker buildx create --name cqrs-es --driver docker-container \
       --driver-opt "image=${BUILDKIT_IMAGE:-moby/buildkit:buildx-stable-1}" >/dev/null
   cache="$REPOSITORY:cache"
-  # --provenance/--sbom off: attestations turn the push into a multi-manifest index, which
-  # Lambda rejects as an invalid source image. ECR stores BuildKit caches only as an OCI image
+  # --provenance/--sbom off: attestations turn the push into a multi-manifest image index,
+  # which Lambda does not accept as a function image. ECR stores BuildKit caches only as an OCI image
   # manifest (image-manifest=true, oci-mediatypes=true).
   docker buildx build \
     --builder cqrs-es \
