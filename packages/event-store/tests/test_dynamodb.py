@@ -17,6 +17,7 @@ from event_store import (
     EventStoreError,
     EventStoreUnavailableError,
     NewEvent,
+    open_event_store,
 )
 from event_store.dynamodb import (
     MAX_EVENTS_PER_APPEND,
@@ -450,5 +451,18 @@ def test_from_url_opens_a_working_store_when_given_the_endpoint(url: str) -> Non
         assert store.snapshot_interval == 7
         assert store.append(AID, 0, [new_event("a")]) == 1
         assert store.load(AID).version == 1
+    finally:
+        store.close()
+
+
+def test_open_event_store_returns_a_working_dynamodb_store_when_url_is_dynamodb(url: str) -> None:
+    store = open_event_store(url, snapshot_interval=2)
+    try:
+        assert isinstance(store, DynamoDBEventStore)
+        assert store.snapshot_interval == 2
+        history = ["a", "b"]
+        store.append(AID, 0, [new_event(n) for n in history], snapshot=snapshot_of(history))
+        loaded = store.load(AID)
+        assert (loaded.version, loaded.snapshot is not None) == (2, True)
     finally:
         store.close()
