@@ -38,7 +38,18 @@ UNSCOPEABLE_ACTIONS = frozenset(
         "xray:PutTelemetryRecords",
         "xray:PutTraceSegments",
         "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSecurityGroups",
         "ec2:DescribeSubnets",
+        "ec2:DescribeVpcs",
+        "dynamodb:ListStreams",
+        # CloudWatch Logs vended delivery (API Gateway access logs)
+        "logs:CreateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:DescribeResourcePolicies",
+        "logs:GetLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:UpdateLogDelivery",
     }
 )
 # Allow statements that may use "*" as resource anyway, each with the reason.

@@ -52,7 +52,7 @@ resource "aws_codebuild_project" "service" {
     }
     environment_variable {
       name  = "SAM_PARAMETER_OVERRIDES"
-      value = join(" ", [for k, v in var.stack_parameters : "${k}=${v}"])
+      value = join(" ", [for k, v in merge(var.stack_parameters, { ReadModelUrlSecret = var.read_model_url_secret }) : "${k}=${v}"])
     }
     dynamic "environment_variable" {
       for_each = aws_ecr_repository.service

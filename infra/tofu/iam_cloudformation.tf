@@ -42,6 +42,7 @@ data "aws_iam_policy_document" "cloudformation" {
       "lambda:DeleteFunctionEventInvokeConfig",
       "lambda:GetFunction",
       "lambda:GetFunctionCodeSigningConfig",
+      "lambda:GetFunctionConcurrency",
       "lambda:GetFunctionConfiguration",
       "lambda:GetFunctionEventInvokeConfig",
       "lambda:GetFunctionRecursionConfig",
@@ -96,6 +97,13 @@ data "aws_iam_policy_document" "cloudformation" {
   }
 
   statement {
+    # Lambda validates a VPC configuration with the caller's permissions.
+    sid       = "DescribeNetworkForVpcFunctions"
+    actions   = ["ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"]
+    resources = ["*"]
+  }
+
+  statement {
     sid       = "StackImages"
     actions   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
     resources = [for repo in aws_ecr_repository.service : repo.arn]
@@ -127,9 +135,11 @@ data "aws_iam_policy_document" "cloudformation" {
       "iam:GetRolePolicy",
       "iam:ListAttachedRolePolicies",
       "iam:ListRolePolicies",
+      "iam:ListRoleTags",
       "iam:TagRole",
       "iam:UntagRole",
       "iam:UpdateRole",
+      "iam:UpdateRoleDescription",
     ]
     resources = [local.stack_role_arns]
   }
@@ -155,6 +165,7 @@ data "aws_iam_policy_document" "cloudformation" {
       "dynamodb:DescribeKinesisStreamingDestination",
       "dynamodb:DescribeTable",
       "dynamodb:DescribeTimeToLive",
+      "dynamodb:GetResourcePolicy",
       "dynamodb:ListTagsOfResource",
       "dynamodb:TagResource",
       "dynamodb:UntagResource",
@@ -174,6 +185,7 @@ data "aws_iam_policy_document" "cloudformation" {
       "sqs:CreateQueue",
       "sqs:DeleteQueue",
       "sqs:GetQueueAttributes",
+      "sqs:GetQueueUrl",
       "sqs:ListQueueTags",
       "sqs:SetQueueAttributes",
       "sqs:TagQueue",
@@ -188,15 +200,35 @@ data "aws_iam_policy_document" "cloudformation" {
       "logs:CreateLogGroup",
       "logs:DeleteLogGroup",
       "logs:DeleteRetentionPolicy",
+      "logs:DescribeLogGroups",
       "logs:ListTagsForResource",
+      "logs:ListTagsLogGroup",
       "logs:PutRetentionPolicy",
+      "logs:TagLogGroup",
       "logs:TagResource",
+      "logs:UntagLogGroup",
       "logs:UntagResource",
     ]
     resources = [
       "arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/lambda/${local.stack_prefix}*",
       "arn:${local.partition}:logs:${local.region}:${local.account}:log-group:${local.stack_prefix}*",
     ]
+  }
+
+  statement {
+    # The HTTP API's access logs: API Gateway sets up a vended log delivery with the caller's
+    # permissions; these actions have no resource-level permissions.
+    sid = "HttpApiAccessLogDelivery"
+    actions = [
+      "logs:CreateLogDelivery",
+      "logs:DeleteLogDelivery",
+      "logs:DescribeResourcePolicies",
+      "logs:GetLogDelivery",
+      "logs:ListLogDeliveries",
+      "logs:PutResourcePolicy",
+      "logs:UpdateLogDelivery",
+    ]
+    resources = ["*"]
   }
 
   statement {
@@ -235,6 +267,14 @@ data "aws_iam_policy_document" "cloudformation" {
     actions   = ["ssm:GetParameters"]
     resources = ["arn:${local.partition}:ssm:${local.region}:${local.account}:parameter/${var.stack_name}/*"]
   }
+
+  statement {
+    # The template resolves the read model's URL ({{resolve:secretsmanager:…}}) at deploy time.
+    sid     = "ResolveReadModelSecret"
+    actions = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
+    # Secrets Manager appends "-" and six random characters to a secret's name in its ARN.
+    resources = ["arn:${local.partition}:secretsmanager:${local.region}:${local.account}:secret:${var.read_model_url_secret}-??????"]
+  }
 }
 
 resource "aws_iam_role_policy" "cloudformation" {
@@ -263,7 +303,6 @@ data "aws_iam_policy_document" "function_boundary" {
       "dynamodb:GetItem",
       "dynamodb:GetRecords",
       "dynamodb:GetShardIterator",
-      "dynamodb:ListStreams",
       "dynamodb:PutItem",
       "dynamodb:Query",
       "dynamodb:Scan",
@@ -285,11 +324,12 @@ data "aws_iam_policy_document" "function_boundary" {
   }
 
   statement {
+    # The template's own log groups ("<stack>-CommandLogGroup-…") and Lambda's default ones.
     sid     = "StackLogs"
     actions = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
     resources = [
+      "arn:${local.partition}:logs:${local.region}:${local.account}:log-group:${local.stack_prefix}*",
       "arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/lambda/${local.stack_prefix}*",
-      "arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/lambda/${local.stack_prefix}*:*",
     ]
   }
 
@@ -303,9 +343,10 @@ data "aws_iam_policy_document" "function_boundary" {
   }
 
   statement {
-    sid = "TracesAndMetrics"
+    sid = "UnscopeableReadsAndWrites"
     actions = [
       "cloudwatch:PutMetricData",
+      "dynamodb:ListStreams",
       "xray:GetSamplingRules",
       "xray:GetSamplingStatisticSummaries",
       "xray:GetSamplingTargets",

@@ -100,14 +100,25 @@ variable "log_retention_days" {
   default     = 365
 }
 
+variable "read_model_url_secret" {
+  description = "Name (not ARN) of the Secrets Manager secret holding the read model's PostgreSQL URL; passed to the template as ReadModelUrlSecret, and the only secret the deployment role may resolve."
+  type        = string
+  default     = "cqrs-es/read-model-url"
+}
+
 variable "stack_parameters" {
-  description = "Other parameters of the SAM template, passed on every deployment (e.g. { ReadModelSecretArn = \"arn:…\" }). The image URI parameters are managed by the pipelines; do not set them here."
+  description = "Other parameters of the SAM template, passed on every deployment (e.g. { StageName = \"Stage\", VpcSubnetIds = \"subnet-1,subnet-2\" }). The image URIs are managed by the pipelines, ReadModelUrlSecret by read_model_url_secret."
   type        = map(string)
   default     = {}
 
   validation {
-    condition     = length(setintersection(keys(var.stack_parameters), ["CommandImageUri", "QueryImageUri", "ReadModelUpdaterImageUri"])) == 0
-    error_message = "Image URI parameters are set by the pipelines, not by stack_parameters."
+    condition     = length(setintersection(keys(var.stack_parameters), ["CommandImageUri", "QueryImageUri", "ReadModelUpdaterImageUri", "ReadModelUrlSecret"])) == 0
+    error_message = "Image URI parameters are set by the pipelines and ReadModelUrlSecret by read_model_url_secret, not by stack_parameters."
+  }
+
+  validation {
+    condition     = alltrue([for k, v in var.stack_parameters : can(regex("^[A-Za-z0-9]+$", k)) && !can(regex("\\s", v))])
+    error_message = "stack_parameters: alphanumeric keys, values without whitespace (they are passed as Key=Value words)."
   }
 }
 
