@@ -11,6 +11,7 @@ GraphQL request.
 
 # No `from __future__ import annotations`: strawberry reads these annotations at runtime.
 from dataclasses import dataclass
+from functools import partial
 
 import strawberry
 from chat_domain import (
@@ -235,5 +236,5 @@ def create_schema(schema_class: type[strawberry.Schema] = strawberry.Schema) -> 
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(auto_camel_case=True),
-        extensions=[MaxAliasesLimiter(max_alias_count=MAX_ALIASES)],
+        extensions=[partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES)],
     )

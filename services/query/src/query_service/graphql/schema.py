@@ -17,6 +17,7 @@ synchronous REST routes. Importing this module imports strawberry: only
 # No `from __future__ import annotations`: strawberry reads these annotations at runtime.
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, ParamSpec, TypeVar
 
 import strawberry
@@ -229,5 +230,5 @@ def create_schema(schema_class: type[strawberry.Schema] = strawberry.Schema) -> 
     return schema_class(
         query=Query,
         config=StrawberryConfig(auto_camel_case=True),
-        extensions=[MaxAliasesLimiter(max_alias_count=MAX_ALIASES)],
+        extensions=[partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES)],
     )
