@@ -95,3 +95,85 @@ def _serialize_moto_dynamodb(mp: pytest.MonkeyPatch) -> None:
         return handle(self, environ, start_response)
 
     mp.setattr(DomainDispatcherApplication, "__call__", serialized)
+
+
+def make_http_api_event(
+    method: str,
+    path: str,
+    *,
+    stage: str = "$default",
+    route_key: str | None = None,
+    query: str = "",
+    headers: dict[str, str] | None = None,
+    body: str | bytes | None = None,
+    base64_body: bool = False,
+) -> dict[str, Any]:
+    """An API Gateway HTTP API event (payload format 2.0) as Lambda receives it.
+
+    Shaped like AWS's documented example event. `path` is the path the client asked for
+    below the stage: on a named stage API Gateway puts `/<stage>` in front of it in `rawPath`
+    and `requestContext.http.path`, as here. `route_key` defaults to the `ANY /<prefix>/{proxy+}`
+    route of the SAM template that matches `path`. `base64_body` encodes `body` the way API
+    Gateway sends binary payloads.
+    """
+    import base64 as _base64
+
+    full_path = path if stage == "$default" else f"/{stage}{path}"
+    prefix = path.strip("/").split("/", 1)[0]
+    route = route_key or f"ANY /{prefix}/{{proxy+}}"
+    all_headers = {
+        "accept": "*/*",
+        "content-length": "0",
+        "host": "abcdefghij.execute-api.us-east-1.amazonaws.com",
+        "user-agent": "curl/8.5.0",
+        "x-amzn-trace-id": "Root=1-65f1a2b3-0123456789abcdef01234567",
+        "x-forwarded-for": "192.0.2.1",
+        "x-forwarded-port": "443",
+        "x-forwarded-proto": "https",
+        **{k.lower(): v for k, v in (headers or {}).items()},
+    }
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route,
+        "rawPath": full_path,
+        "rawQueryString": query,
+        "headers": all_headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abcdefghij",
+            "domainName": "abcdefghij.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "abcdefghij",
+            "http": {
+                "method": method,
+                "path": full_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "192.0.2.1",
+                "userAgent": "curl/8.5.0",
+            },
+            "requestId": f"{uuid.uuid4().hex[:14]}=",
+            "routeKey": route,
+            "stage": stage,
+            "time": "12/Mar/2026:19:03:58 +0000",
+            "timeEpoch": 1773342238390,
+        },
+        "pathParameters": {"proxy": path.strip("/").split("/", 1)[1] if "/" in path[1:] else ""},
+        "isBase64Encoded": base64_body,
+    }
+    if query:
+        parameters: dict[str, str] = {}
+        for pair in query.split("&"):
+            key, _, value = pair.partition("=")
+            # API Gateway joins repeated parameters with commas here (rawQueryString keeps all).
+            parameters[key] = f"{parameters[key]},{value}" if key in parameters else value
+        event["queryStringParameters"] = parameters
+    if body is not None:
+        raw = body.encode() if isinstance(body, str) else body
+        all_headers["content-length"] = str(len(raw))
+        event["body"] = _base64.b64encode(raw).decode("ascii") if base64_body else raw.decode()
+    return event
+
+
+@pytest.fixture
+def http_api_event() -> Any:
+    """`make_http_api_event`: builds API Gateway HTTP API (payload 2.0) events for handlers."""
+    return make_http_api_event

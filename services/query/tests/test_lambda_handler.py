@@ -1,0 +1,148 @@
+"""The query service's Lambda handler, invoked with API Gateway HTTP API (2.0) events.
+
+The events have the shape AWS documents (see `make_http_api_event` in the root conftest); the
+app behind the handler is the real one, configured from the environment as on Lambda, over a
+migrated read model (SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
+
+import pytest
+from query_service import lambda_handler
+from read_model import create_engine_for
+from read_model.testing import ReadModelSeeder
+from telemetry.testing import reset_telemetry
+
+EventFactory = Callable[..., dict[str, Any]]
+
+
+class LambdaContext:
+    """The attributes of the Lambda context object that code may read."""
+
+    function_name = "QueryFunction"
+    aws_request_id = "d7bf0bd7-8c72-22f7-0b52-04f923456789"
+    memory_limit_in_mb = 1024
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 15_000
+
+
+@pytest.fixture
+def handler(read_model_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    """The handler module of a fresh execution environment, READ_MODEL_URL set as on Lambda."""
+    for name in list(os.environ):
+        if name.startswith("OTEL_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("READ_MODEL_URL", read_model_url)
+    monkeypatch.setattr(lambda_handler, "_adapter", None)
+    yield lambda_handler
+    reset_telemetry()
+
+
+@pytest.fixture
+def seeder(read_model_url: str) -> Iterator[ReadModelSeeder]:
+    engine = create_engine_for(read_model_url)
+    yield ReadModelSeeder(engine)
+    engine.dispose()
+
+
+def invoke(handler: ModuleType, event: dict[str, Any]) -> dict[str, Any]:
+    response: dict[str, Any] = handler.handler(event, LambdaContext())
+    return response
+
+
+@pytest.mark.parametrize("stage", ["$default", "Stage"])
+def test_healthcheck_answers_ok_on_the_default_and_a_named_stage(
+    handler: ModuleType, http_api_event: EventFactory, stage: str
+) -> None:
+    response = invoke(handler, http_api_event("GET", "/query/v1/healthcheck", stage=stage))
+
+    assert response["statusCode"] == 200
+    assert response["body"] == "OK"
+
+
+def test_group_chats_are_listed_when_the_query_string_names_a_member(
+    handler: ModuleType, http_api_event: EventFactory, seeder: ReadModelSeeder
+) -> None:
+    alice = seeder.user()
+    chat = seeder.group_chat(alice, "developers")
+    event = http_api_event(
+        "GET", "/query/v1/group-chats", stage="Stage", query=f"userAccountId={alice}"
+    )
+
+    response = invoke(handler, event)
+
+    assert response["statusCode"] == 200, response
+    assert response["headers"]["content-type"] == "application/json"
+    chats = json.loads(response["body"])
+    assert [(c["id"], c["name"]) for c in chats] == [(chat, "developers")]
+
+
+def test_missing_caller_answers_400_problem_when_listing(
+    handler: ModuleType, http_api_event: EventFactory
+) -> None:
+    response = invoke(handler, http_api_event("GET", "/query/v1/group-chats", stage="Stage"))
+
+    assert response["statusCode"] == 400
+    assert response["headers"]["content-type"] == "application/problem+json"
+    assert json.loads(response["body"])["status"] == 400
+
+
+def test_unknown_group_chat_answers_404_problem_when_read(
+    handler: ModuleType, http_api_event: EventFactory, seeder: ReadModelSeeder
+) -> None:
+    alice = seeder.user()
+    event = http_api_event(
+        "GET",
+        "/query/v1/group-chats/GroupChat-01H42K4ABWQ5V2XQEP3A48VE9Z",
+        query=f"userAccountId={alice}",
+    )
+
+    response = invoke(handler, event)
+
+    assert response["statusCode"] == 404
+    assert response["headers"]["content-type"] == "application/problem+json"
+
+
+def test_graphql_answers_typename_when_posted_through_the_stage(
+    handler: ModuleType, http_api_event: EventFactory
+) -> None:
+    from query_service.app import create_app
+    from query_service.settings import Settings
+
+    paths = {getattr(route, "path", None) for route in create_app(Settings()).routes}
+    if "/query/graphql" not in paths:
+        pytest.skip("the query service has no GraphQL endpoint yet")
+    event = http_api_event(
+        "POST",
+        "/query/graphql",
+        stage="Stage",
+        headers={"content-type": "application/json"},
+        body=json.dumps({"query": "{ __typename }"}),
+    )
+
+    response = invoke(handler, event)
+
+    assert response["statusCode"] == 200, response
+    assert json.loads(response["body"]) == {"data": {"__typename": "Query"}}
+
+
+def test_importing_the_handler_loads_neither_the_app_nor_its_libraries() -> None:
+    code = (
+        "import sys, query_service.lambda_handler\n"
+        "heavy = ['fastapi', 'mangum', 'sqlalchemy', 'psycopg', 'strawberry',\n"
+        "         'opentelemetry.sdk', 'query_service.app', 'read_model', 'pydantic']\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
