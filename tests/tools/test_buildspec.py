@@ -41,7 +41,7 @@ def _spec(service: str) -> dict[str, Any]:
     return loaded
 
 
-def test_there_is_one_build_spec_per_service_directory() -> None:
+def test_build_specs_match_the_service_directories_when_listed() -> None:
     services = sorted(p.parent.name for p in (ROOT / "services").glob("*/pyproject.toml"))
     specs = sorted(p.stem for p in BUILDSPEC_DIR.glob("*.yml"))
     assert specs == services == sorted(SERVICES)
@@ -58,7 +58,7 @@ def test_build_spec_delegates_to_the_shared_script_when_loaded(service: str) -> 
     assert tuple(int(x) for x in python.split(".")) >= (3, 11)  # tomllib
 
 
-def test_build_specs_differ_only_in_the_service_name() -> None:
+def test_build_specs_are_identical_when_the_service_name_is_ignored() -> None:
     def generic(service: str) -> str:
         text = (BUILDSPEC_DIR / f"{service}.yml").read_text()
         return text.replace(f"the {service} service", "the S service").replace(
@@ -381,7 +381,7 @@ def test_deploy_is_retried_when_another_pipeline_updates_the_stack_first(
 
 
 @pytest.mark.slow
-def test_deploy_waits_while_the_stack_is_busy(pipeline: Pipeline) -> None:
+def test_deploy_waits_when_the_stack_is_busy(pipeline: Pipeline) -> None:
     pipeline.change("services/query/src/query.py")
     pipeline.state["stack_status"] = ["UPDATE_IN_PROGRESS", "UPDATE_COMPLETE"]
     proc = pipeline.build("query", STACK_WAIT_SECONDS="60")
@@ -400,7 +400,9 @@ def test_build_fails_when_sam_deploy_fails_for_another_reason(pipeline: Pipeline
 
 
 @pytest.mark.slow
-def test_build_stops_when_the_stack_cannot_be_read(pipeline: Pipeline) -> None:
+def test_build_fails_with_instructions_when_the_stack_is_rollback_complete(
+    pipeline: Pipeline,
+) -> None:
     pipeline.change("services/query/src/query.py")
     pipeline.state["stack_status"] = "ROLLBACK_COMPLETE"
     proc = pipeline.build("query")

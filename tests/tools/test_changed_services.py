@@ -286,8 +286,12 @@ def set_lock(versions: Mapping[str, str] | None = None, **kw: Mapping[str, str])
 # first commit and unusable bases
 
 
-def test_everything_is_affected_when_the_commit_has_no_parent(repo: GitRepo) -> None:
-    assert repo.affected(None) == [*ALL, "infra"]
+@pytest.mark.parametrize("base", [None, "HEAD~1", "HEAD^"])
+def test_everything_is_affected_when_the_commit_has_no_parent(
+    repo: GitRepo, base: str | None
+) -> None:
+    assert repo.git("rev-list", "--count", "HEAD") == "1"
+    assert repo.affected(base) == [*ALL, "infra"]
 
 
 @pytest.mark.parametrize(

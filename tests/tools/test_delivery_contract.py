@@ -67,7 +67,7 @@ def _image_parameter_in_scripts(service: str) -> str:
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
-def test_each_function_takes_the_image_parameter_deploy_sh_overrides(
+def test_function_image_comes_from_the_parameter_when_deploy_sh_overrides_it(
     template: dict[str, Any], service: str
 ) -> None:
     parameter, function = SERVICES[service]
@@ -78,7 +78,7 @@ def test_each_function_takes_the_image_parameter_deploy_sh_overrides(
     assert properties["ImageUri"] == {"!Ref": parameter}
 
 
-def test_opentofu_knows_the_same_parameters_and_functions() -> None:
+def test_opentofu_names_the_same_parameters_and_functions_when_compared() -> None:
     main_tf = (ROOT / "infra" / "tofu" / "main.tf").read_text()
     for service, (parameter, function) in SERVICES.items():
         block = re.search(rf"{re.escape(service)} = \{{(.*?)\}}", main_tf, re.S)
@@ -87,7 +87,7 @@ def test_opentofu_knows_the_same_parameters_and_functions() -> None:
         assert f'"{function}"' in block.group(1)
 
 
-def test_no_resource_fixes_a_physical_name_outside_the_stack_prefix(
+def test_names_stay_under_the_stack_prefix_when_resources_set_them(
     template: dict[str, Any],
 ) -> None:
     fixed = {
@@ -104,7 +104,7 @@ def test_no_resource_fixes_a_physical_name_outside_the_stack_prefix(
     "role (infra/tofu/iam_cloudformation.tf) creates roles only with the boundary. Remove this "
     "marker once the template sets it.",
 )
-def test_every_role_the_stack_creates_carries_the_permissions_boundary(
+def test_roles_carry_the_permissions_boundary_when_the_stack_creates_them(
     template: dict[str, Any],
 ) -> None:
     boundary = (
