@@ -177,3 +177,88 @@ def make_http_api_event(
 def http_api_event() -> Any:
     """`make_http_api_event`: builds API Gateway HTTP API (payload 2.0) events for handlers."""
     return make_http_api_event
+
+
+_STREAM_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/journal/stream/2026-03-12T00:00:00.000"
+
+
+def _lambda_json(value: Any) -> Any:
+    """Typed attribute values as a Lambda event carries them: binary as base64 strings."""
+    import base64 as _base64
+
+    if isinstance(value, bytes | bytearray | memoryview):
+        return _base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, dict):
+        return {k: _lambda_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_lambda_json(v) for v in value]
+    return value
+
+
+def make_dynamodb_stream_record(
+    *,
+    sequence_number: str,
+    keys: dict[str, Any],
+    new_image: dict[str, Any] | None = None,
+    old_image: dict[str, Any] | None = None,
+    event_name: str = "INSERT",
+    view_type: str = "NEW_IMAGE",
+) -> dict[str, Any]:
+    """One DynamoDB Streams record as Lambda delivers it (AWS's documented example shape).
+
+    Images and keys use typed attribute values; `bytes` in them become base64 strings, as in
+    the JSON event a real Lambda receives.
+    """
+    stream: dict[str, Any] = {
+        "ApproximateCreationDateTime": 1773342238,
+        "Keys": keys,
+        "SequenceNumber": sequence_number,
+        "SizeBytes": 256,
+        "StreamViewType": view_type,
+    }
+    if new_image is not None:
+        stream["NewImage"] = new_image
+    if old_image is not None:
+        stream["OldImage"] = old_image
+    return _lambda_json(
+        {
+            "eventID": uuid.uuid4().hex,
+            "eventName": event_name,
+            "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb",
+            "awsRegion": "us-east-1",
+            "dynamodb": stream,
+            "eventSourceARN": _STREAM_ARN,
+        }
+    )
+
+
+def stream_event_from_get_records(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """A Lambda event from records of the `dynamodbstreams` client's GetRecords.
+
+    boto3 returns binary attribute values as `bytes` and `ApproximateCreationDateTime` as a
+    datetime; Lambda's JSON event has base64 strings and epoch seconds.
+    """
+    converted = []
+    for record in records:
+        record = dict(record)
+        stream = dict(record["dynamodb"])
+        created = stream.get("ApproximateCreationDateTime")
+        if hasattr(created, "timestamp"):
+            stream["ApproximateCreationDateTime"] = int(created.timestamp())
+        record["dynamodb"] = stream
+        record.setdefault("eventSourceARN", _STREAM_ARN)
+        converted.append(_lambda_json(record))
+    return {"Records": converted}
+
+
+@pytest.fixture
+def dynamodb_stream_record() -> Any:
+    """`make_dynamodb_stream_record`: builds DynamoDB Streams records as Lambda receives them."""
+    return make_dynamodb_stream_record
+
+
+@pytest.fixture
+def lambda_stream_event() -> Any:
+    """`stream_event_from_get_records`: a Lambda event from boto3 GetRecords records."""
+    return stream_event_from_get_records
