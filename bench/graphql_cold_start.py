@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-
-from benchkit import machine_line, median, table
 
 CHILD = r"""
 import asyncio, json, sys, time
@@ -92,6 +93,25 @@ def measure(service: str, database: str) -> dict[str, float]:
     return figures
 
 
+def machine_line() -> str:
+    """Where the figures come from: interpreter, system, CPUs, load."""
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    return (
+        f"python {platform.python_version()} on {platform.system()} {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, load average {load}"
+    )
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    """`rows` as a plain-text table under `header`."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [header, ["-" * width for width in widths], *rows]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
+
+
 def main() -> int:
     """Run the benchmark; print a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -105,7 +125,7 @@ def main() -> int:
             runs = [measure(service, database) for _ in range(args.runs)]
 
             def ms(key: str, runs: list[dict[str, float]] = runs) -> float:
-                return median([run[key] for run in runs]) * 1000
+                return statistics.median(run[key] for run in runs) * 1000
 
             lazy = all(run["lazy"] for run in runs)
             rows.append(
