@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -38,6 +39,7 @@ from chat_domain import (
     new_ulid,
 )
 from event_store import ConcurrencyError, EventStore, NewEvent, StoredEvent
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 __all__ = [
     "CommandConflictError",
@@ -52,6 +54,39 @@ _log = logging.getLogger(__name__)
 _tracer = telemetry.get_tracer(__name__)
 
 DEFAULT_MAX_RETRIES = 3
+
+
+@contextmanager
+def _store_call(operation: str, store: EventStore, aggregate_id: str) -> Iterator[Span]:
+    """A client span around one event store call, named `event_store <operation>`.
+
+    The event store package knows nothing of telemetry (an import contract), so its calls are
+    traced here, where the command service makes them. A lost optimistic-concurrency race is an
+    expected outcome that the handler retries: it is recorded as `event_store.conflict`, not as
+    an error; any other exception marks the span as failed.
+    """
+    with _tracer.start_as_current_span(
+        f"event_store {operation}",
+        kind=SpanKind.CLIENT,
+        attributes={
+            "event_store.operation": operation,
+            "event_store.backend": type(store).__name__,
+            "aggregate.id": aggregate_id,
+        },
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        try:
+            yield span
+        except ConcurrencyError as exc:
+            span.set_attribute("event_store.conflict", True)
+            if exc.actual_version is not None:
+                span.set_attribute("event_store.actual_version", exc.actual_version)
+            raise
+        except Exception as exc:
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            raise
 
 
 class CommandConflictError(Exception):
@@ -119,7 +154,9 @@ class GroupChatRepository:
         `DecodeError` / `EventSequenceError` when stored events are unusable (server faults).
         """
         aggregate_id = str(group_chat_id)
-        stream = self._store.load(aggregate_id)
+        with _store_call("load", self._store, aggregate_id) as span:
+            stream = self._store.load(aggregate_id)
+            _record_loaded(span, stream.version, len(stream.events), stream.snapshot is not None)
         state: GroupChat | None = None
         events: Sequence[StoredEvent] = stream.events
         if stream.snapshot is not None:
@@ -138,7 +175,11 @@ class GroupChatRepository:
                     extra={"aggregate_id": aggregate_id},
                 )
                 state = None
-                events = self._store.load(aggregate_id, use_snapshot=False).events
+                with _store_call("load", self._store, aggregate_id) as span:
+                    span.set_attribute("event_store.use_snapshot", False)
+                    full = self._store.load(aggregate_id, use_snapshot=False)
+                    _record_loaded(span, full.version, len(full.events), False)
+                events = full.events
         for stored in events:
             state = evolve(state, decode(stored.event_type, None, stored.payload))
         version = 0 if state is None else state.version
@@ -172,9 +213,21 @@ class GroupChatRepository:
             )
             for encoded in map(encode, events)
         ]
-        return self._store.append(
-            str(group_chat_id), expected_version, new_events, lambda: encode_state(state)
-        )
+        aggregate_id = str(group_chat_id)
+        with _store_call("append", self._store, aggregate_id) as span:
+            span.set_attribute("event_store.expected_version", expected_version)
+            span.set_attribute("event_store.event_count", len(new_events))
+            version = self._store.append(
+                aggregate_id, expected_version, new_events, lambda: encode_state(state)
+            )
+            span.set_attribute("event_store.version", version)
+        return version
+
+
+def _record_loaded(span: Span, version: int, event_count: int, from_snapshot: bool) -> None:
+    span.set_attribute("event_store.version", version)
+    span.set_attribute("event_store.event_count", event_count)
+    span.set_attribute("event_store.from_snapshot", from_snapshot)
 
 
 def default_backoff(retry: int) -> float:
