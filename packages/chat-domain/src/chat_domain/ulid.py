@@ -11,7 +11,9 @@ generator are strictly increasing. It is safe to share between threads.
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +28,17 @@ _DECODE: Final = {c: i for i, c in enumerate(ALPHABET)} | {
     c.lower(): i for i, c in enumerate(ALPHABET)
 }
 _LENGTH: Final = 26
+# Fast paths, both done by C code: parsing checks the text with a regex and then lets `int`
+# convert it once mapped to Python's base-32 digits (0-9a-v); formatting lets `base64` write the
+# RFC 4648 base32 form and maps that alphabet to Crockford's. The first ULID character is at
+# most 7 (26 digits hold 130 bits, a ULID has 128).
+_CANONICAL_TEXT: Final = re.compile(r"[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}")
+_TO_INT_DIGITS: Final = str.maketrans(
+    ALPHABET + ALPHABET.lower(), "0123456789abcdefghijklmnopqrstuv" * 2
+)
+_RFC4648_TO_CROCKFORD: Final = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", ALPHABET.encode()
+)
 _TIMESTAMP_BITS: Final = 48
 _RANDOM_BITS: Final = 80
 _MAX_TIMESTAMP: Final = (1 << _TIMESTAMP_BITS) - 1
@@ -68,6 +81,9 @@ class Ulid:
         """Parse the 26-character text form (either case). Raises `InvalidUlidError`."""
         if not isinstance(text, str):
             raise InvalidUlidError(f"a ULID must be a string, not {type(text).__name__}")
+        if _CANONICAL_TEXT.fullmatch(text) is not None:
+            return cls(int(text.translate(_TO_INT_DIGITS), 32))
+        # Invalid: find out what is wrong, for the message.
         if len(text) != _LENGTH:
             raise InvalidUlidError(f"a ULID has {_LENGTH} characters, got {len(text)}")
         value = 0
@@ -99,12 +115,11 @@ class Ulid:
         return self.value.to_bytes(16, "big")
 
     def __str__(self) -> str:
-        value = self.value
-        chars = []
-        for _ in range(_LENGTH):
-            chars.append(ALPHABET[value & 0x1F])
-            value >>= 5
-        return "".join(reversed(chars))
+        # 26 characters are 130 bits: 2 zero bits, then the 128-bit value. Shifted left by 6,
+        # the value fills 17 bytes exactly that way (2 zero bits + 128 + 6 padding bits), and
+        # the first 26 characters of their base32 form are the ULID's.
+        encoded = base64.b32encode((self.value << 6).to_bytes(17, "big"))[:_LENGTH]
+        return encoded.translate(_RFC4648_TO_CROCKFORD).decode("ascii")
 
     def __repr__(self) -> str:
         return f"Ulid('{self}')"
