@@ -15,6 +15,7 @@ Errors follow API.md: the standard `errors` array, each error with `extensions.c
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -91,6 +92,23 @@ class QueryGraphQL(GraphQL[QueryContext, None]):
         except HTTPException as exc:
             response = _request_error(exc.status_code, exc.reason)
         await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """A JSON request body (or `variables`/`extensions` of a GET): an object, or a batch list.
+
+        strawberry expects an object and fails with an unexpected error on any other JSON value
+        (`"x"`, `5`, `null`); and Python's parser runs out of stack on deeply nested arrays.
+        Both are the client's mistake: 400.
+        """
+        try:
+            decoded = json.loads(data)
+        except RecursionError as exc:
+            raise HTTPException(
+                400, "Unable to parse request body as JSON: nested too deeply"
+            ) from exc
+        if not isinstance(decoded, dict | list):
+            raise HTTPException(400, "The GraphQL request must be a JSON object")
+        return decoded
 
     async def get_context(self, request: Any, response: Any) -> QueryContext:
         return QueryContext(engine=request.app.state.engine, settings=request.app.state.settings)
