@@ -22,12 +22,12 @@ from typing import Annotated, ParamSpec, TypeVar
 
 import strawberry
 from chat_domain.ids import GroupChatId, MessageId, UserAccountId
-from read_model import queries
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from strawberry.extensions import MaxAliasesLimiter
 from strawberry.schema.config import StrawberryConfig
 
+from query_service import traced_queries as queries
 from query_service.problems import ProblemError
 from query_service.routers.group_chats import group_chat_not_found
 from query_service.schemas import format_timestamp

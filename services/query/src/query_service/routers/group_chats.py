@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from read_model import queries
 
+from query_service import traced_queries as queries
 from query_service.dependencies import Caller, EngineDep, GroupChatIdDep
 from query_service.problems import ProblemError, problem_responses
 from query_service.schemas import GroupChat

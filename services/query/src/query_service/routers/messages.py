@@ -6,8 +6,8 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from read_model import queries
 
+from query_service import traced_queries as queries
 from query_service.dependencies import Caller, EngineDep, GroupChatIdDep, MessageIdDep
 from query_service.problems import ProblemError, problem_responses
 from query_service.routers.group_chats import group_chat_not_found
