@@ -98,12 +98,6 @@ def test_names_stay_under_the_stack_prefix_when_resources_set_them(
     assert all("${AWS::StackName}-" in str(value) for value in fixed.values()), fixed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="infra/sam/template.yaml does not set PermissionsBoundary yet; the CloudFormation "
-    "role (infra/tofu/iam_cloudformation.tf) creates roles only with the boundary. Remove this "
-    "marker once the template sets it.",
-)
 def test_roles_carry_the_permissions_boundary_when_the_stack_creates_them(
     template: dict[str, Any],
 ) -> None:
