@@ -213,6 +213,14 @@ def test_tables_match_what_the_event_store_creates(template: dict[str, Any]) -> 
         def create_table(self, **definition: Any) -> None:
             self.created[definition.pop("TableName")] = definition
 
+        def describe_time_to_live(self, TableName: str) -> dict[str, Any]:  # noqa: N803
+            return {"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}
+
+        def update_time_to_live(self, **request: Any) -> None:
+            self.created[request["TableName"]]["TimeToLiveSpecification"] = request[
+                "TimeToLiveSpecification"
+            ]
+
         def get_waiter(self, name: str) -> Any:
             class Waiter:
                 def wait(self, **kwargs: Any) -> None:
@@ -227,7 +235,12 @@ def test_tables_match_what_the_event_store_creates(template: dict[str, Any]) -> 
         result = {
             key: value
             for key, value in definition.items()
-            if key not in {"StreamSpecification", "PointInTimeRecoverySpecification"}
+            if key
+            not in {
+                "StreamSpecification",
+                "PointInTimeRecoverySpecification",
+                "TimeToLiveSpecification",
+            }
         }
         result["AttributeDefinitions"] = sorted(
             result["AttributeDefinitions"], key=lambda a: a["AttributeName"]
@@ -244,6 +257,10 @@ def test_tables_match_what_the_event_store_creates(template: dict[str, Any]) -> 
         # The journal is the system of record: never deleted with the stack.
         assert table["DeletionPolicy"] == "Retain"
         assert table["UpdateReplacePolicy"] == "Retain"
+        # TTL as the store sets it (it expires the command side's idempotency records).
+        assert table["Properties"].get("TimeToLiveSpecification") == client.created[name].get(
+            "TimeToLiveSpecification"
+        ), logical_id
     journal = properties(template, "JournalTable")
     assert journal["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
     assert "StreamSpecification" not in properties(template, "SnapshotTable")

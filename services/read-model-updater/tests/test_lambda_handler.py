@@ -15,13 +15,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 from chat_domain import Event
 from event_store.dynamodb_records import journal_item
-from read_model import ReadModelUnavailableError
+from read_model import ReadModelUnavailableError, create_engine_for, migrate
 from read_model.schema import parked_events
 from read_model_updater import lambda_handler
 from read_model_updater.testing import (
@@ -42,8 +43,11 @@ class LambdaContext:
     aws_request_id = "e8c01ce8-9d83-33a8-1c63-15a034567890"
     memory_limit_in_mb = 512
 
+    def __init__(self, remaining_millis: int = 60_000) -> None:
+        self._remaining = remaining_millis
+
     def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+        return self._remaining
 
 
 @pytest.fixture
@@ -296,15 +300,46 @@ def test_empty_batch_is_acknowledged_when_delivered(handler: ModuleType) -> None
     assert invoke(handler, []) == {"batchItemFailures": []}
 
 
-def test_invocation_fails_so_the_batch_is_retried_when_the_read_model_is_unavailable(
-    handler: ModuleType, shard: Shard, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+def test_outage_is_waited_out_within_the_invocation_when_it_ends_in_time(
+    handler: ModuleType, shard: Shard, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    builder, a, _ = two_chats()
+    # A database that was never migrated is "unavailable", like one that is down.
+    url = f"sqlite:///{tmp_path / 'late.db'}"
+    monkeypatch.setenv("READ_MODEL_URL", url)
+    waits: list[float] = []
+
+    def outage_ends(seconds: float) -> None:
+        waits.append(seconds)
+        migrate(url)
+
+    monkeypatch.setattr(lambda_handler, "_sleep", outage_ends)
+
+    response = invoke(handler, [shard.insert(e) for e in a])
+
+    assert response == {"batchItemFailures": []}
+    assert waits == [lambda_handler.FIRST_BACKOFF_SECONDS]
+    engine = create_engine_for(url)
+    try:
+        assert read_model_view(engine) == domain_view([builder.states[a[0].aggregate_id]])
+    finally:
+        engine.dispose()
+
+
+def test_invocation_fails_so_the_batch_is_retried_when_the_outage_outlasts_it(
+    handler: ModuleType, shard: Shard, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     _, a, _ = two_chats()
-    # A database that was never migrated is "unavailable", like one that is down.
     monkeypatch.setenv("READ_MODEL_URL", f"sqlite:///{tmp_path / 'not-migrated.db'}")
+    waits: list[float] = []
+    monkeypatch.setattr(lambda_handler, "_sleep", waits.append)
+    # Two seconds left beyond the reserve: room for the 0.5 s and 1 s waits, not the 2 s one.
+    context = LambdaContext(remaining_millis=lambda_handler.RESERVED_MILLIS + 2_000)
 
     with pytest.raises(ReadModelUnavailableError):
-        invoke(handler, [shard.insert(e) for e in a])
+        handler.handler({"Records": [shard.insert(e) for e in a]}, context)
+
+    assert waits == [0.5, 1.0]
 
 
 def test_invocation_fails_when_the_stream_carries_no_new_images(

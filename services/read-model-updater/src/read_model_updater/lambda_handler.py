@@ -32,9 +32,11 @@ Failures are not independent per chat here because the checkpoint is per shard, 
 of a chat share a partition key, hence a shard. A redelivered batch is idempotent for the same
 reason: every event that was applied is a duplicate the second time.
 
-The read model being unreachable (`ReadModelUnavailableError`) makes the invocation fail: the
-whole batch is delivered again (duplicates are skipped), and the failure shows in the function's
-error metrics.
+The read model being unreachable (`ReadModelUnavailableError`: down, failing over, not
+migrated) is first waited out inside the invocation, retrying the batch with backoff while the
+invocation has time left (a database failover should not use up the event source mapping's
+retry budget). If it outlasts the invocation, the invocation fails: the whole batch is delivered
+again (duplicates are skipped), and the failure shows in the function's error metrics.
 
 Importing this module is cheap: SQLAlchemy, the domain codec and OpenTelemetry load on the
 first invocation, when the engine is created (once per execution environment; a failed start is
@@ -44,6 +46,7 @@ not cached). Spans are flushed before each invocation returns.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -74,10 +77,15 @@ __all__ = ["FLUSH_TIMEOUT_MILLIS", "SERVICE_NAME", "BatchReport", "handler", "pr
 SERVICE_NAME: Final = "read-model-updater"
 FLUSH_TIMEOUT_MILLIS: Final = 2000
 """Longest wait for the span export at the end of an invocation (well under the timeout)."""
+RESERVED_MILLIS: Final = 10_000
+"""Time kept back from in-invocation retries: one more attempt's connect timeout and the flush."""
+FIRST_BACKOFF_SECONDS: Final = 0.5
+MAX_BACKOFF_SECONDS: Final = 8.0
 
 log = logging.getLogger(__name__)
 
 _engine: Engine | None = None
+_sleep = time.sleep
 
 
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
@@ -86,9 +94,30 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, list[dict[str, 
     try:
         if _engine is None:
             _engine = _start()
-        return process_records(_engine, event.get("Records") or []).response()
+        return _process_until_deadline(_engine, event.get("Records") or [], context).response()
     finally:
         telemetry.flush(timeout_millis=FLUSH_TIMEOUT_MILLIS)
+
+
+def _process_until_deadline(
+    engine: Engine, records: Sequence[Mapping[str, Any]], context: Any
+) -> BatchReport:
+    """`process_records`, tried again with backoff while the read model is unavailable and the
+    invocation has time left (safe: a batch applied twice is a batch of duplicates)."""
+    from read_model import ReadModelUnavailableError
+
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    deadline = time.monotonic() + (remaining() - RESERVED_MILLIS) / 1000 if remaining else 0.0
+    delay = FIRST_BACKOFF_SECONDS
+    while True:
+        try:
+            return process_records(engine, records)
+        except ReadModelUnavailableError as error:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("read model unavailable (%s); retrying in %.1f s", error, delay)
+            _sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF_SECONDS)
 
 
 def _start() -> Engine:
