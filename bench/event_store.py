@@ -1,0 +1,639 @@
+"""Benchmark: our event store against the `eventsourcing` library, on SQLite and PostgreSQL.
+
+    uv run --group bench python bench/event_store.py            # ~1-2 minutes
+    uv run --group bench python bench/event_store.py --quick    # a few seconds
+    uv run --group bench python bench/event_store.py --backend sqlite --profile
+
+Workload (the command side's hot path): create `--aggregates` group chats, then run
+`--commands` PostMessage commands on each (round-robin over the chats, one thread). Each command
+goes the way the command service goes: load the latest snapshot and the events after it, decode
+them, fold them into the state, `decide`, encode the event, append it with the expected version
+and a snapshot factory (a snapshot every 100 events). The baseline is the same chat on the
+`eventsourcing` library (`bench/eventsourcing_chat.py`: `repository.get`, then `save`), on the
+same database server / filesystem, each run in a fresh database, with its durability settings
+printed next to ours. Figures are commands per second and the ratio ours/theirs (target >= 2).
+
+Then the load time of a chat with 10,000 events against one with 10 events (target <= 2x,
+thanks to snapshots), both for the store alone (`EventStore.load`) and for the whole load
+(plus decoding the snapshot and folding the events after it).
+
+These are figures, not tests: the machine is shared and noisy, so compare the ratios measured
+in one run, not absolute numbers across runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchkit
+
+benchkit.fix_sys_path()
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Iterator, Sequence  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from typing import Any  # noqa: E402
+from urllib.parse import unquote, urlsplit  # noqa: E402
+
+from chat_domain import (  # noqa: E402
+    CreateGroupChat,
+    EventId,
+    GroupChat,
+    GroupChatId,
+    GroupChatName,
+    MemberId,
+    MessageContent,
+    MessageId,
+    PostMessage,
+    RenameGroupChat,
+    UserAccountId,
+    decide,
+    decode,
+    decode_state,
+    encode,
+    encode_state,
+    evolve,
+)
+from chat_domain.commands import Command  # noqa: E402
+from chat_domain.events import Event  # noqa: E402
+from event_store import EventStore, NewEvent  # noqa: E402
+
+SNAPSHOT_INTERVAL = 100
+BACKENDS = ("sqlite", "postgres")
+
+
+# -- our side: the repository path of the command service ---------------------------------------
+
+
+class ChatRepository:
+    """Load → decide → append on an `EventStore`, the way `command_service` does it."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    def load(self, group_chat_id: GroupChatId) -> tuple[GroupChat | None, int]:
+        """The chat's state (snapshot + later events, decoded and folded) and its version."""
+        stream = self.store.load(str(group_chat_id))
+        state = None if stream.snapshot is None else decode_state(stream.snapshot.payload)
+        for stored in stream.events:
+            state = evolve(state, decode(stored.event_type, None, stored.payload))
+        return state, stream.version
+
+    def execute(self, command: Command) -> int:
+        """Run one command; returns the new version (domain errors propagate)."""
+        state, version = self.load(command.group_chat_id)
+        events = decide(state, command, event_id=EventId.generate(), occurred_at=datetime.now(UTC))
+        new_state = state
+        for event in events:
+            new_state = evolve(new_state, event)
+        assert new_state is not None
+        return self.save(command.group_chat_id, version, events, new_state)
+
+    def save(
+        self, group_chat_id: GroupChatId, version: int, events: Sequence[Event], state: GroupChat
+    ) -> int:
+        """Append `events` at `version`, with `state` as the snapshot when one is due."""
+        new_events = [
+            NewEvent(e.event_id, e.type_name, e.payload, e.occurred_at_ms)
+            for e in map(encode, events)
+        ]
+        return self.store.append(
+            str(group_chat_id), version, new_events, lambda: encode_state(state)
+        )
+
+
+@dataclass(frozen=True)
+class WorkloadResult:
+    """Timings of one workload run."""
+
+    label: str
+    aggregates: int
+    commands: int
+    create_seconds: float
+    command_seconds: float
+    command_cpu_seconds: float
+
+    @property
+    def commands_per_second(self) -> float:
+        """Load+append commands per second (creations not included)."""
+        return self.commands / self.command_seconds
+
+    @property
+    def cpu_ms_per_command(self) -> float:
+        """CPU time of this process per command (the database server's not included)."""
+        return self.command_cpu_seconds / self.commands * 1000
+
+    @property
+    def creates_per_second(self) -> float:
+        """Chat creations per second."""
+        return self.aggregates / self.create_seconds
+
+
+def run_our_workload(
+    store: EventStore, *, aggregates: int = 200, commands_per_aggregate: int = 10
+) -> WorkloadResult:
+    """Create `aggregates` chats, then `commands_per_aggregate` PostMessage on each (timed)."""
+    repository = ChatRepository(store)
+    user = UserAccountId.generate()
+    chat_ids: list[GroupChatId] = []
+    started = time.perf_counter()
+    for i in range(aggregates):
+        chat_id = GroupChatId.generate()
+        repository.execute(
+            CreateGroupChat(chat_id, GroupChatName(f"chat {i}"), user, MemberId.generate())
+        )
+        chat_ids.append(chat_id)
+    created = time.perf_counter()
+    cpu_started = time.process_time()
+    for round_ in range(commands_per_aggregate):
+        content = MessageContent(f"message number {round_}")
+        for chat_id in chat_ids:
+            repository.execute(PostMessage(chat_id, MessageId.generate(), content, user))
+    finished = time.perf_counter()
+    cpu = time.process_time() - cpu_started
+    return WorkloadResult(
+        "ours",
+        aggregates,
+        aggregates * commands_per_aggregate,
+        created - started,
+        finished - created,
+        cpu,
+    )
+
+
+def run_eventsourcing_workload(
+    app: Any, *, aggregates: int = 200, commands_per_aggregate: int = 10
+) -> WorkloadResult:
+    """The same workload on `bench/eventsourcing_chat.ChatApplication`."""
+    user = str(UserAccountId.generate())
+    started = time.perf_counter()
+    chat_ids = [app.create_chat(f"chat {i}", user) for i in range(aggregates)]
+    created = time.perf_counter()
+    cpu_started = time.process_time()
+    for round_ in range(commands_per_aggregate):
+        content = f"message number {round_}"
+        for chat_id in chat_ids:
+            app.post_message(chat_id, user, content)
+    finished = time.perf_counter()
+    cpu = time.process_time() - cpu_started
+    return WorkloadResult(
+        "eventsourcing",
+        aggregates,
+        aggregates * commands_per_aggregate,
+        created - started,
+        finished - created,
+        cpu,
+    )
+
+
+# -- backends ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def temporary_directory(parent: str | None) -> Iterator[Path]:
+    """A fresh directory (on the same filesystem for both sides), removed on exit."""
+    path = Path(tempfile.mkdtemp(prefix="bench-event-store-", dir=parent))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def our_store(backend: str, tmp_parent: str | None) -> Iterator[tuple[EventStore, dict[str, str]]]:
+    """Our store on a fresh SQLite file or PostgreSQL database, and its durability settings."""
+    if backend == "sqlite":
+        from event_store.sqlite import SqliteEventStore
+
+        with temporary_directory(tmp_parent) as tmp:
+            sqlite_store = SqliteEventStore(tmp / "events.db", snapshot_interval=SNAPSHOT_INTERVAL)
+            try:
+                # Read back from one of the store's own connections: `synchronous` is per
+                # connection, so only its connections can tell what it really runs with.
+                with sqlite_store._connection() as conn:
+                    settings = _sqlite_settings(conn.execute)
+                settings["file"] = str(tmp / "events.db")
+                yield sqlite_store, settings
+            finally:
+                sqlite_store.close()
+    else:
+        import psycopg
+        from event_store.postgres import PostgresEventStore
+
+        with benchkit.temporary_postgres_database("bench_ours") as url:
+            pg_store = PostgresEventStore(url, snapshot_interval=SNAPSHOT_INTERVAL)
+            try:
+                with psycopg.connect(url) as conn:
+                    settings = _postgres_settings(conn.execute)
+                settings["database"] = urlsplit(url).path.lstrip("/")
+                yield pg_store, settings
+            finally:
+                pg_store.close()
+
+
+@contextlib.contextmanager
+def eventsourcing_app(backend: str, tmp_parent: str | None) -> Iterator[tuple[Any, dict[str, str]]]:
+    """The baseline application on a fresh SQLite file or PostgreSQL database."""
+    chat = benchkit.load_sibling("eventsourcing_chat")
+    if backend == "sqlite":
+        with temporary_directory(tmp_parent) as tmp:
+            db = tmp / "eventsourcing.db"
+            app = chat.ChatApplication(
+                env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(db)}
+            )
+            try:
+                with app.recorder.datastore.transaction(commit=False) as cursor:
+                    settings = _sqlite_settings(cursor.execute, cursor)
+                settings["file"] = str(db)
+                yield app, settings
+            finally:
+                app.close()
+    else:
+        with benchkit.temporary_postgres_database("bench_theirs") as url:
+            parts = urlsplit(url)
+            app = chat.ChatApplication(
+                env={
+                    "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                    "POSTGRES_DBNAME": parts.path.lstrip("/"),
+                    "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+                    "POSTGRES_PORT": str(parts.port or 5432),
+                    "POSTGRES_USER": unquote(parts.username or "postgres"),
+                    "POSTGRES_PASSWORD": unquote(parts.password or ""),
+                }
+            )
+            try:
+                with app.recorder.datastore.transaction(commit=False) as cursor:
+                    settings = _postgres_settings(cursor.execute, cursor)
+                settings["database"] = parts.path.lstrip("/")
+                yield app, settings
+            finally:
+                app.close()
+
+
+_SYNCHRONOUS = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+
+
+def _scalar(execute: Callable[..., Any], statement: str, cursor: Any = None) -> str:
+    result = execute(statement)
+    row = (cursor if cursor is not None else result).fetchone()
+    return str(row[0] if not hasattr(row, "keys") else row[next(iter(row.keys()))])
+
+
+def _sqlite_settings(execute: Callable[..., Any], cursor: Any = None) -> dict[str, str]:
+    sync = int(_scalar(execute, "PRAGMA synchronous", cursor))
+    return {
+        "journal_mode": _scalar(execute, "PRAGMA journal_mode", cursor),
+        "synchronous": _SYNCHRONOUS.get(sync, str(sync)),
+    }
+
+
+def _postgres_settings(execute: Callable[..., Any], cursor: Any = None) -> dict[str, str]:
+    names = ("synchronous_commit", "fsync", "wal_sync_method", "default_transaction_isolation")
+    return {name: _scalar(execute, f"SHOW {name}", cursor) for name in names}
+
+
+def commit_floor_seconds(backend: str, tmp_parent: str | None, commits: int) -> float:
+    """Median time of one durable one-row commit, with the same settings as the stores.
+
+    No single-threaded store can run more commands per second than 1 / this: it is the price
+    of the fsync that makes an acknowledged command survive a power cut.
+    """
+    times: list[float] = []
+    if backend == "sqlite":
+        import sqlite3
+
+        with temporary_directory(tmp_parent) as tmp:
+            conn = sqlite3.connect(tmp / "floor.db", isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = FULL")
+                conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, payload BLOB)")
+                for _ in range(commits):
+                    started = time.perf_counter()
+                    conn.execute("BEGIN IMMEDIATE")
+                    conn.execute("INSERT INTO t (payload) VALUES (?)", (b"x" * 300,))
+                    conn.execute("COMMIT")
+                    times.append(time.perf_counter() - started)
+            finally:
+                conn.close()
+    else:
+        import psycopg
+
+        with (
+            benchkit.temporary_postgres_database("bench_floor") as url,
+            psycopg.connect(url, autocommit=True) as conn,
+        ):
+            conn.execute("CREATE TABLE t (id BIGSERIAL PRIMARY KEY, payload BYTEA)")
+            for _ in range(commits):
+                started = time.perf_counter()
+                conn.execute("INSERT INTO t (payload) VALUES (%s)", (b"x" * 300,))
+                times.append(time.perf_counter() - started)
+    return benchkit.median(times)
+
+
+# -- load time against history length ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class History:
+    """A chat to build for the load-time comparison.
+
+    `kind` is "posts" (a creation, then messages: the state keeps every message, so it grows
+    with the history) or "renames" (a creation, then renames: the state stays the same size).
+    """
+
+    label: str
+    kind: str
+    events: int
+
+
+@dataclass(frozen=True)
+class LoadTime:
+    """Median load times of one chat."""
+
+    history: History
+    events_after_snapshot: int
+    snapshot_bytes: int
+    store_seconds: float
+    full_seconds: float
+
+
+def build_chat(store: EventStore, history: History, batch: int = SNAPSHOT_INTERVAL) -> GroupChatId:
+    """Append `history` to a new chat, `batch` events per append (snapshots as usual)."""
+    user = UserAccountId.generate()
+    chat_id = GroupChatId.generate()
+    repository = ChatRepository(store)
+    state: GroupChat | None = None
+    pending: list[Event] = []
+    version = 0
+    now = datetime.now(UTC)
+    for seq in range(history.events):
+        command: Command
+        if seq == 0:
+            command = CreateGroupChat(chat_id, GroupChatName("name 0"), user, MemberId.generate())
+        elif history.kind == "renames":
+            command = RenameGroupChat(chat_id, GroupChatName(f"name {seq % 2}"), user)
+        else:
+            command = PostMessage(
+                chat_id, MessageId.generate(), MessageContent(f"post {seq}"), user
+            )
+        new = decide(state, command, event_id=EventId.generate(), occurred_at=now)
+        for event in new:
+            state = evolve(state, event)
+        pending.extend(new)
+        if len(pending) == batch or seq == history.events - 1:
+            assert state is not None
+            version = repository.save(chat_id, version, pending, state)
+            pending = []
+    return chat_id
+
+
+def measure_load_times(
+    store: EventStore, histories: Sequence[History], repeats: int
+) -> list[LoadTime]:
+    """Build one chat per history, then time loading each, interleaved, `repeats` times."""
+    repository = ChatRepository(store)
+    chats = [(history, build_chat(store, history)) for history in histories]
+    store_times: list[list[float]] = [[] for _ in chats]
+    full_times: list[list[float]] = [[] for _ in chats]
+    for _ in range(repeats):
+        for i, (history, chat_id) in enumerate(chats):
+            started = time.perf_counter()
+            store.load(str(chat_id))
+            store_times[i].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            _, version = repository.load(chat_id)
+            full_times[i].append(time.perf_counter() - started)
+            assert version == history.events
+    result = []
+    for i, (history, chat_id) in enumerate(chats):
+        stream = store.load(str(chat_id))
+        result.append(
+            LoadTime(
+                history,
+                len(stream.events),
+                0 if stream.snapshot is None else len(stream.snapshot.payload),
+                benchkit.median(store_times[i]),
+                benchkit.median(full_times[i]),
+            )
+        )
+    return result
+
+
+def _load_time_rows(backend: str, times: Sequence[LoadTime]) -> list[list[str]]:
+    rows = []
+    baseline = times[0]
+    for t in times:
+        ratio = ""
+        if t is not baseline:
+            store_ratio = t.store_seconds / baseline.store_seconds
+            full_ratio = t.full_seconds / baseline.full_seconds
+            ratio = f"{store_ratio:.2f}x / {full_ratio:.2f}x"
+        rows.append(
+            [
+                backend,
+                t.history.label,
+                str(t.events_after_snapshot),
+                f"{t.snapshot_bytes:,}",
+                f"{t.store_seconds * 1000:.3f}",
+                f"{t.full_seconds * 1000:.3f}",
+                ratio,
+            ]
+        )
+    return rows
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="a small run (seconds): smoke test")
+    parser.add_argument("--aggregates", type=int, help="chats to create (default 200; quick 20)")
+    parser.add_argument("--commands", type=int, help="commands per chat (default 10; quick 5)")
+    parser.add_argument(
+        "--history", type=int, help="events of the long chat (default 10000; quick 1000)"
+    )
+    parser.add_argument("--load-repeats", type=int, help="loads timed per chat (default 20)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="repeat ours/theirs alternately, report the median"
+    )
+    parser.add_argument(
+        "--backend", choices=BACKENDS, action="append", help="only this backend (repeatable)"
+    )
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip the eventsourcing runs (ours only)"
+    )
+    parser.add_argument("--no-load-times", action="store_true", help="skip the load-time part")
+    parser.add_argument(
+        "--profile", action="store_true", help="print a pyinstrument profile of our runs"
+    )
+    parser.add_argument("--tmp-dir", help="where the SQLite files go (default: the system's)")
+    args = parser.parse_args(argv)
+    args.aggregates = args.aggregates or (20 if args.quick else 200)
+    args.commands = args.commands or (5 if args.quick else 10)
+    args.history = args.history or (1000 if args.quick else 10_000)
+    args.load_repeats = args.load_repeats or (10 if args.quick else 20)
+    args.backend = args.backend or list(BACKENDS)
+    return args
+
+
+def _fmt_settings(settings: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in settings.items() if k not in ("file", "database"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; returns the process exit code (0 even when a target is missed)."""
+    args = _parse_args(argv)
+    print(f"# event store benchmark — {benchkit.machine_line()}")
+    print(
+        f"# workload: {args.aggregates} chats created, then {args.commands} PostMessage on each "
+        f"({args.aggregates * args.commands} load+append commands, one thread, round-robin); "
+        f"snapshot every {SNAPSHOT_INTERVAL} events"
+    )
+    backends = list(args.backend)
+    if "postgres" in backends and (reason := benchkit.postgres_available()) is not None:
+        print(f"# PostgreSQL skipped: {benchkit.admin_url()} is not reachable ({reason})")
+        backends.remove("postgres")
+    if not args.no_baseline:
+        benchkit.load_sibling("eventsourcing_chat")  # fail early when the group is missing
+        from importlib.metadata import version
+
+        import eventsourcing  # noqa: F401
+
+        print(f"# baseline: eventsourcing {version('eventsourcing')}")
+
+    profiler = None
+    if args.profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0005)
+
+    rows: list[list[str]] = []
+    floors: list[str] = []
+    for backend in backends:
+        ours: list[WorkloadResult] = []
+        theirs: list[WorkloadResult] = []
+        for _ in range(args.rounds):
+            with our_store(backend, args.tmp_dir) as (store, settings):
+                print(f"# {backend} ours:   {_fmt_settings(settings)}")
+                if profiler is not None:
+                    profiler.start()
+                ours.append(
+                    run_our_workload(
+                        store, aggregates=args.aggregates, commands_per_aggregate=args.commands
+                    )
+                )
+                if profiler is not None:
+                    profiler.stop()
+            if not args.no_baseline:
+                with eventsourcing_app(backend, args.tmp_dir) as (app, settings):
+                    print(f"# {backend} theirs: {_fmt_settings(settings)}")
+                    theirs.append(
+                        run_eventsourcing_workload(
+                            app, aggregates=args.aggregates, commands_per_aggregate=args.commands
+                        )
+                    )
+        floor = commit_floor_seconds(backend, args.tmp_dir, 50 if args.quick else 200)
+        floors.append(
+            f"# {backend}: one durable one-row commit takes {floor * 1000:.2f} ms (median), so"
+            f" no single-threaded store exceeds {1 / floor:,.0f} cmd/s here"
+        )
+        our_rate = benchkit.median([r.commands_per_second for r in ours])
+        our_cpu = benchkit.median([r.cpu_ms_per_command for r in ours])
+        if theirs:
+            their_rate = benchkit.median([r.commands_per_second for r in theirs])
+            their_cpu = benchkit.median([r.cpu_ms_per_command for r in theirs])
+            ratio = our_rate / their_rate
+            verdict = "ok" if ratio >= 2 else "MISSED"
+            rows.append(
+                [
+                    backend,
+                    f"{our_rate:,.0f}",
+                    f"{their_rate:,.0f}",
+                    f"{ratio:.2f}x ({verdict}, target >= 2)",
+                    f"{our_cpu:.3f} / {their_cpu:.3f}",
+                    f"{their_cpu / our_cpu:.2f}x",
+                ]
+            )
+        else:
+            rows.append([backend, f"{our_rate:,.0f}", "-", "-", f"{our_cpu:.3f} / -", "-"])
+
+    print()
+    print(
+        benchkit.table(
+            rows,
+            [
+                "backend",
+                "ours cmd/s",
+                "eventsourcing cmd/s",
+                "ours/theirs",
+                "client CPU ms/cmd ours/theirs",
+                "CPU theirs/ours",
+            ],
+        )
+    )
+    print("\n".join(floors))
+    print(
+        "# cmd/s is wall clock: each command waits for one durable commit (an fsync) on both"
+        " sides.\n# Client CPU is this process's CPU time per command (the database server's"
+        " not included)."
+    )
+
+    if not args.no_load_times:
+        n = args.history
+        histories = [
+            History("10 events (posts)", "posts", 10),
+            History(f"{n:,} events (posts)", "posts", n),
+            History(f"{n:,} events (renames)", "renames", n),
+            History(f"{n + 50:,} events (renames)", "renames", n + 50),
+        ]
+        load_rows = []
+        for backend in backends:
+            with our_store(backend, args.tmp_dir) as (store, _):
+                load_rows += _load_time_rows(
+                    backend, measure_load_times(store, histories, args.load_repeats)
+                )
+        print()
+        print(
+            f"# load time, median of {args.load_repeats} loads; ratios against the 10-event chat"
+            " (target <= 2x)"
+        )
+        print(
+            benchkit.table(
+                load_rows,
+                [
+                    "backend",
+                    "chat",
+                    "events after snapshot",
+                    "snapshot bytes",
+                    "store.load ms",
+                    "load+decode+fold ms",
+                    "ratio store / full",
+                ],
+            )
+        )
+        print(
+            "# posts: the state keeps every message (edit/delete rules need them), so the snapshot"
+            " grows with the history;\n# renames: the state stays small, so only the events after"
+            " the last snapshot (< 100) add to the load."
+        )
+
+    if profiler is not None:
+        print()
+        print(profiler.output_text(unicode=True, color=False, show_all=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

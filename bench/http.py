@@ -1,0 +1,427 @@
+"""Benchmark: the whole service over HTTP (`cqrs-es dev` on SQLite), 16 concurrent clients.
+
+    uv run --group bench python bench/http.py              # ~40 s (20 s of load)
+    uv run --group bench python bench/http.py --quick      # ~10 s
+    uv run --group bench python bench/http.py --duration 60 --clients 32
+
+Starts `cqrs-es dev` (command service, query service, read-model updater; SQLite files in a
+fresh temporary directory, free ports, tracing off) as a child process. Creates `--chats` group
+chats, then `--clients` threads post messages for `--duration` seconds, each client over its own
+share of the chats (round-robin, so clients never race on one chat), each with its own
+keep-alive connection. Prints:
+
+- commands/s and the latency of POST .../post-message (p50, p99), measured by the clients;
+- projection lag: from the moment a post is accepted (201) to the moment GET
+  /query/v1/messages/{id} finds it, polled every `--lag-poll-ms` by separate threads on every
+  `--lag-sample-every`-th post (sampling keeps the polling from loading the service);
+- the in-process rate of the same workload from `bench/event_store.py` (our repository path on
+  a SQLite event store, one thread) and the ratio HTTP / in-process.
+
+Targets: HTTP / in-process >= 0.5; projection lag p99 <= 100 ms. The client threads share the
+machine with the three server processes: on a 2-core machine that is part of the price.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchkit
+
+benchkit.fix_sys_path()
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import os  # noqa: E402
+import queue  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator, Sequence  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+
+import httpx  # noqa: E402
+
+EXECUTOR = "UserAccount-01JBENCH000000000000000000"
+_STOP_GRACE_SECONDS = 20.0
+
+
+@dataclass
+class Service:
+    """A running `cqrs-es dev`: its base URLs and process."""
+
+    command_url: str
+    query_url: str
+    process: subprocess.Popen[bytes]
+    data_dir: Path
+    log_path: Path
+
+
+@contextlib.contextmanager
+def running_dev(start_timeout: float = 60.0) -> Iterator[Service]:
+    """Start `cqrs-es dev` on free ports and a fresh data directory; stop it on exit."""
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-http-"))
+    log_path = data_dir / "dev.log"
+    command_port, query_port = benchkit.free_port(), benchkit.free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        # The defaults (SQLite under --data-dir, tracing off) are what is measured.
+        if k not in ("EVENT_STORE_URL", "READ_MODEL_URL") and not k.startswith("OTEL_")
+    }
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cqrs_es.cli",
+                "dev",
+                "--data-dir",
+                str(data_dir),
+                "--command-port",
+                str(command_port),
+                "--query-port",
+                str(query_port),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    service = Service(
+        f"http://127.0.0.1:{command_port}",
+        f"http://127.0.0.1:{query_port}",
+        process,
+        data_dir,
+        log_path,
+    )
+    try:
+        _wait_until_healthy(service, start_timeout)
+        yield service
+    finally:
+        _stop(process)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _wait_until_healthy(service: Service, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    urls = [
+        f"{service.command_url}/command/v1/healthcheck",
+        f"{service.query_url}/query/v1/healthcheck",
+    ]
+    with httpx.Client(timeout=2.0) as client:
+        while urls:
+            if service.process.poll() is not None:
+                raise RuntimeError(
+                    f"cqrs-es dev exited with {service.process.returncode}:\n"
+                    + service.log_path.read_text(errors="replace")[-3000:]
+                )
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"cqrs-es dev not healthy within {timeout:.0f} s: {urls}")
+            try:
+                if client.get(urls[0]).status_code == 200:
+                    urls.pop(0)
+                    continue
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)  # dev's own graceful stop (Ctrl-C)
+        try:
+            process.wait(_STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+# -- the load ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ClientStats:
+    """What one client thread saw."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def error(self, what: str) -> None:
+        """Count a failed request by status or exception name."""
+        self.errors[what] = self.errors.get(what, 0) + 1
+
+
+@dataclass
+class LagStats:
+    """Projection lag samples (seconds) and the samples never seen within the timeout."""
+
+    lags: list[float] = field(default_factory=list)
+    late_starts: int = 0
+    timeouts: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def create_chats(service: Service, count: int) -> list[str]:
+    """Create `count` chats over HTTP (this also warms the service up)."""
+    ids = []
+    with httpx.Client(base_url=service.command_url, timeout=30.0) as client:
+        for i in range(count):
+            response = client.post(
+                "/command/v1/group-chats/create", json={"name": f"chat {i}", "executorId": EXECUTOR}
+            )
+            response.raise_for_status()
+            ids.append(response.json()["groupChatId"])
+    return ids
+
+
+def _poster(
+    service: Service,
+    chats: Sequence[str],
+    deadline: float,
+    measure_from: float,
+    stats: ClientStats,
+    samples: queue.Queue[tuple[str, float] | None],
+    sample_every: int,
+    counter: Iterator[int],
+) -> None:
+    with httpx.Client(base_url=service.command_url, timeout=30.0) as client:
+        i = 0
+        while True:
+            started = time.perf_counter()
+            if started >= deadline:
+                return
+            chat = chats[i % len(chats)]
+            i += 1
+            try:
+                response = client.post(
+                    "/command/v1/group-chats/post-message",
+                    json={"groupChatId": chat, "content": f"hello {i}", "executorId": EXECUTOR},
+                )
+            except httpx.HTTPError as exc:
+                if started >= measure_from:
+                    stats.error(type(exc).__name__)
+                continue
+            accepted = time.perf_counter()
+            if started < measure_from:  # warm-up
+                continue
+            if response.status_code != 201:
+                stats.error(str(response.status_code))
+                continue
+            stats.latencies.append(accepted - started)
+            if next(counter) % sample_every == 0:
+                samples.put((response.json()["messageId"], accepted))
+
+
+def _lag_checker(
+    service: Service,
+    samples: queue.Queue[tuple[str, float] | None],
+    stats: LagStats,
+    poll_interval: float,
+    timeout: float,
+) -> None:
+    with httpx.Client(base_url=service.query_url, timeout=10.0) as client:
+        while (item := samples.get()) is not None:
+            message_id, accepted = item
+            # A sample picked up late can only over-state the lag; count them to know.
+            late = time.perf_counter() - accepted > poll_interval
+            while True:
+                response = client.get(
+                    f"/query/v1/messages/{message_id}", params={"userAccountId": EXECUTOR}
+                )
+                now = time.perf_counter()
+                if response.status_code == 200:
+                    with stats.lock:
+                        stats.lags.append(now - accepted)
+                        stats.late_starts += late
+                    break
+                if now - accepted > timeout:
+                    with stats.lock:
+                        stats.timeouts += 1
+                    break
+                time.sleep(poll_interval)
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    """Figures of one HTTP run."""
+
+    clients: int
+    duration: float
+    commands: int
+    latencies: list[float]
+    errors: dict[str, int]
+    lag: LagStats
+
+    @property
+    def commands_per_second(self) -> float:
+        """Accepted commands per second of the measured window."""
+        return self.commands / self.duration
+
+
+def run_http_load(
+    service: Service,
+    *,
+    clients: int = 16,
+    chats: int = 200,
+    duration: float = 20.0,
+    warmup: float = 2.0,
+    sample_every: int = 25,
+    lag_checkers: int = 4,
+    lag_poll: float = 0.002,
+    lag_timeout: float = 10.0,
+) -> HttpResult:
+    """Create the chats, then post from `clients` threads for `warmup` + `duration` seconds."""
+    import itertools
+
+    chat_ids = create_chats(service, chats)
+    samples: queue.Queue[tuple[str, float] | None] = queue.Queue()
+    lag = LagStats()
+    counter = itertools.count(1)  # next() on it is atomic under the GIL
+    checkers = [
+        threading.Thread(
+            target=_lag_checker, args=(service, samples, lag, lag_poll, lag_timeout), daemon=True
+        )
+        for _ in range(lag_checkers)
+    ]
+    for t in checkers:
+        t.start()
+    measure_from = time.perf_counter() + warmup
+    deadline = measure_from + duration
+    stats = [ClientStats() for _ in range(clients)]
+    posters = [
+        threading.Thread(
+            target=_poster,
+            args=(
+                service,
+                chat_ids[c::clients] or chat_ids,
+                deadline,
+                measure_from,
+                stats[c],
+                samples,
+                sample_every,
+                counter,
+            ),
+            daemon=True,
+        )
+        for c in range(clients)
+    ]
+    for t in posters:
+        t.start()
+    for t in posters:
+        t.join()
+    for _ in checkers:
+        samples.put(None)
+    for t in checkers:
+        t.join(lag_timeout + 5)
+    latencies = [x for s in stats for x in s.latencies]
+    errors: dict[str, int] = {}
+    for s in stats:
+        for k, v in s.errors.items():
+            errors[k] = errors.get(k, 0) + v
+    return HttpResult(clients, duration, len(latencies), latencies, errors, lag)
+
+
+def in_process_rate(aggregates: int, commands_per_aggregate: int) -> float:
+    """Commands/s of `bench/event_store.py`'s workload on a SQLite store in this process."""
+    core = benchkit.load_sibling("event_store")
+    with core.our_store("sqlite", None) as (store, _):
+        result = core.run_our_workload(
+            store, aggregates=aggregates, commands_per_aggregate=commands_per_aggregate
+        )
+    return float(result.commands_per_second)
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="3 s of load (smoke test)")
+    parser.add_argument("--duration", type=float, help="seconds of measured load (default 20)")
+    parser.add_argument("--warmup", type=float, help="seconds of unmeasured load first (2)")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients (16)")
+    parser.add_argument("--chats", type=int, help="chats to post to (default 200; quick 32)")
+    parser.add_argument(
+        "--lag-sample-every", type=int, default=25, help="sample the lag of every n-th post (25)"
+    )
+    parser.add_argument("--lag-poll-ms", type=float, default=2.0, help="lag poll interval (2)")
+    parser.add_argument(
+        "--no-in-process", action="store_true", help="skip the in-process reference run"
+    )
+    args = parser.parse_args(argv)
+    args.duration = args.duration or (3.0 if args.quick else 20.0)
+    args.warmup = args.warmup if args.warmup is not None else (0.5 if args.quick else 2.0)
+    args.chats = args.chats or (32 if args.quick else 200)
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; returns the exit code (0 even when a target is missed)."""
+    args = _parse_args(argv)
+    print(f"# HTTP benchmark — {benchkit.machine_line()}")
+    reference = None
+    if not args.no_in_process:
+        aggregates, commands = (20, 5) if args.quick else (200, 10)
+        reference = in_process_rate(aggregates, commands)
+        print(
+            f"# in-process reference (bench/event_store.py workload, SQLite, one thread, "
+            f"{aggregates}x{commands} commands): {reference:,.0f} cmd/s"
+        )
+    with running_dev() as service:
+        print(
+            f"# cqrs-es dev on SQLite ({service.data_dir}); {args.clients} clients post for "
+            f"{args.duration:.0f} s after {args.warmup:.1f} s of warm-up over {args.chats} chats;"
+            f" lag sampled on every {args.lag_sample_every}th post, polled every "
+            f"{args.lag_poll_ms:g} ms"
+        )
+        result = run_http_load(
+            service,
+            clients=args.clients,
+            chats=args.chats,
+            duration=args.duration,
+            warmup=args.warmup,
+            sample_every=args.lag_sample_every,
+            lag_poll=args.lag_poll_ms / 1000,
+        )
+    ms = 1000.0
+    rows = [
+        ["commands/s (HTTP)", f"{result.commands_per_second:,.0f}", ""],
+        ["latency p50", f"{benchkit.percentile(result.latencies, 50) * ms:.1f} ms", ""],
+        ["latency p99", f"{benchkit.percentile(result.latencies, 99) * ms:.1f} ms", ""],
+        ["projection lag p50", f"{benchkit.percentile(result.lag.lags, 50) * ms:.1f} ms", ""],
+    ]
+    lag_p99 = benchkit.percentile(result.lag.lags, 99)
+    rows.append(
+        [
+            "projection lag p99",
+            f"{lag_p99 * ms:.1f} ms",
+            "ok (target <= 100 ms)" if lag_p99 <= 0.1 else "MISSED (target <= 100 ms)",
+        ]
+    )
+    if reference is not None:
+        ratio = result.commands_per_second / reference
+        rows.append(["in-process cmd/s", f"{reference:,.0f}", ""])
+        rows.append(
+            [
+                "HTTP / in-process",
+                f"{ratio:.2f}x",
+                "ok (target >= 0.5)" if ratio >= 0.5 else "MISSED (target >= 0.5)",
+            ]
+        )
+    print()
+    print(benchkit.table(rows, ["figure", "value", "target"]))
+    print(
+        f"# {result.commands} posts accepted; errors: {result.errors or 'none'}; lag samples: "
+        f"{len(result.lag.lags)} (picked up late: {result.lag.late_starts}, never seen within "
+        f"10 s: {result.lag.timeouts})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
