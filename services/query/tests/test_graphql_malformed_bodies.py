@@ -11,11 +11,19 @@ DEEP_ARRAY = "[" * 5000 + "]" * 5000
 
 @pytest.mark.parametrize(
     "body",
-    ['"x"', "5", "null", "true", f'{{"query": "{{ __typename }}", "variables": {DEEP_ARRAY}}}'],
-    ids=["string", "number", "null", "boolean", "deeply-nested-variables"],
+    [
+        b'"x"',
+        b"5",
+        b"null",
+        b"true",
+        f'{{"query": "{{ __typename }}", "variables": {DEEP_ARRAY}}}'.encode(),
+        b"\xe4",
+        b'{"query": "{ __typename }", "variables": {"a": "\x80"}}',
+    ],
+    ids=["string", "number", "null", "boolean", "deeply-nested-variables", "latin-1", "bad-utf8"],
 )
 def test_returns_http_400_with_code_400_when_the_body_is_json_but_not_a_graphql_request(
-    client: TestClient, body: str
+    client: TestClient, body: bytes
 ) -> None:
     response = client.post(GRAPHQL, content=body, headers={"content-type": "application/json"})
 

@@ -97,11 +97,13 @@ class QueryGraphQL(GraphQL[QueryContext, None]):
         """A JSON request body (or `variables`/`extensions` of a GET): an object, or a batch list.
 
         strawberry expects an object and fails with an unexpected error on any other JSON value
-        (`"x"`, `5`, `null`); and Python's parser runs out of stack on deeply nested arrays.
-        Both are the client's mistake: 400.
+        (`"x"`, `5`, `null`), on bytes that are not UTF-8/16/32, and when Python's parser runs out
+        of stack on deeply nested arrays. All are the client's mistake: 400.
         """
         try:
             decoded = json.loads(data)
+        except UnicodeDecodeError as exc:
+            raise HTTPException(400, "Unable to parse request body as JSON: not UTF-8") from exc
         except RecursionError as exc:
             raise HTTPException(
                 400, "Unable to parse request body as JSON: nested too deeply"
