@@ -16,6 +16,7 @@ from functools import partial
 import strawberry
 from chat_domain import (
     AddMember,
+    Command,
     CreateGroupChat,
     DeleteGroupChat,
     DeleteMessage,
@@ -54,7 +55,7 @@ class CommandContext:
 Info = strawberry.Info[CommandContext, None]
 
 
-async def _handle(info: Info, command: object) -> CommandResult:
+async def _handle(info: Info, command: Command) -> CommandResult:
     result: CommandResult = await run_in_threadpool(info.context.handler.handle, command)
     return result
 
