@@ -28,14 +28,18 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar, Protocol
 
 import pytest
 from event_store import (
+    MAX_IDEMPOTENCY_KEY_LENGTH,
     ConcurrencyError,
+    DuplicateIdempotencyKeyError,
     EventStore,
     EventStoreError,
+    IdempotencyRecord,
     LoadedStream,
     NewEvent,
     StoredEvent,
@@ -76,6 +80,13 @@ def new_event(name: str, *, metadata: dict[str, str] | None = None) -> NewEvent:
     )
 
 
+def idempotency(
+    key: str, response: bytes = b'{"status":201}', *, fingerprint: str = "fp-1", ttl: int = 3600
+) -> IdempotencyRecord:
+    """An idempotency record under `key` that expires `ttl` seconds from now (negative: past)."""
+    return IdempotencyRecord(key, fingerprint, response, int(time.time()) + ttl)
+
+
 def fold(loaded: LoadedStream) -> list[Any]:
     """The fake aggregate state: the list of every event payload, starting from the snapshot."""
     state: list[Any] = [] if loaded.snapshot is None else json.loads(loaded.snapshot.payload)
@@ -101,6 +112,9 @@ class EventStoreContract:
 
     concurrent_events_per_writer: ClassVar[int] = 40
     """Events each of the 8 writers appends (one per transaction) in the tailing-reader test."""
+
+    purges_idempotency: ClassVar[bool] = True
+    """`purge_expired_idempotency` deletes expired records itself (DynamoDB leaves it to TTL)."""
 
     @pytest.fixture
     def store_factory(self) -> StoreFactory:
@@ -467,6 +481,145 @@ class EventStoreContract:
 
         assert [e.position for e in store.load("y").events] == [2, 3]
         assert [(e.aggregate_id, e.seq_nr) for e in store.read_all(1)] == [("y", 1), ("y", 2)]
+
+    # -- idempotency -------------------------------------------------------------------------
+
+    def test_get_idempotency_returns_the_record_when_it_was_appended_with_the_events(
+        self, store: EventStore
+    ) -> None:
+        record = idempotency("alice/create/k1", bytes(range(256)), fingerprint="f" * 64)
+
+        store.append("agg", 0, [new_event("a")], idempotency=record)
+
+        assert store.get_idempotency("alice/create/k1") == record
+        assert store.load("agg").version == 1
+
+    def test_get_idempotency_returns_none_when_the_key_was_never_recorded(
+        self, store: EventStore
+    ) -> None:
+        store.append("agg", 0, [new_event("a")], idempotency=idempotency("known"))
+
+        assert store.get_idempotency("unknown") is None
+        assert store.get_idempotency("know") is None
+
+    def test_raises_duplicate_key_and_writes_nothing_when_the_key_is_recorded(
+        self, store: EventStore
+    ) -> None:
+        first = idempotency("k", b"first")
+        store.append("one", 0, [new_event("one")], idempotency=first)
+
+        with pytest.raises(DuplicateIdempotencyKeyError) as caught:
+            store.append("two", 0, [new_event("two")], idempotency=idempotency("k", b"second"))
+
+        assert caught.value.key == "k"
+        assert store.load("two").version == 0
+        assert store.get_idempotency("k") == first
+
+    def test_records_no_key_when_the_append_loses_on_the_version(self, store: EventStore) -> None:
+        store.append("agg", 0, [new_event("a")])
+
+        with pytest.raises(ConcurrencyError):
+            store.append("agg", 0, [new_event("b")], idempotency=idempotency("k"))
+
+        assert store.get_idempotency("k") is None
+        assert store.append("agg", 1, [new_event("b")], idempotency=idempotency("k")) == 2
+
+    def test_ignores_then_replaces_the_record_when_it_has_expired(self, store: EventStore) -> None:
+        store.append("agg", 0, [new_event("a")], idempotency=idempotency("k", b"old", ttl=-5))
+        assert store.get_idempotency("k") is None
+
+        fresh = idempotency("k", b"new", fingerprint="fp-2")
+        store.append("agg", 1, [new_event("b")], idempotency=fresh)
+
+        assert store.get_idempotency("k") == fresh
+
+    def test_keys_are_compared_exactly_when_they_differ_in_case_or_length(
+        self, store: EventStore
+    ) -> None:
+        longest = "x" * MAX_IDEMPOTENCY_KEY_LENGTH
+        for n, key in enumerate(["Key", "key", "key ", longest, "ü/日本"]):
+            store.append(f"agg-{n}", 0, [new_event(f"k{n}")], idempotency=idempotency(key))
+
+        assert [store.get_idempotency(k) is not None for k in ("Key", "key", "KEY")] == [
+            True,
+            True,
+            False,
+        ]
+        record = store.get_idempotency("ü/日本")
+        assert record is not None
+        assert record.key == "ü/日本"
+        assert store.get_idempotency(longest) is not None
+
+    @pytest.mark.parametrize(
+        "key", ["", "x" * (MAX_IDEMPOTENCY_KEY_LENGTH + 1)], ids=["empty", "too-long"]
+    )
+    def test_raises_value_error_and_writes_nothing_when_the_key_is_malformed(
+        self, store: EventStore, key: str
+    ) -> None:
+        with pytest.raises(ValueError, match="idempotency key"):
+            store.append("agg", 0, [new_event("a")], idempotency=idempotency(key))
+
+        assert store.load("agg").version == 0
+
+    def test_purge_deletes_only_expired_records_when_called(self, store: EventStore) -> None:
+        self._require("purges_idempotency")
+        for n in range(3):
+            store.append(
+                f"old-{n}", 0, [new_event(f"old{n}")], idempotency=idempotency(f"o{n}", ttl=-1)
+            )
+        live = idempotency("live")
+        store.append("new", 0, [new_event("new")], idempotency=live)
+
+        assert store.purge_expired_idempotency(limit=2) == 2
+        assert store.purge_expired_idempotency() == 1
+        assert store.purge_expired_idempotency() == 0
+        assert store.get_idempotency("live") == live
+        assert [store.load(f"old-{n}").version for n in range(3)] == [1, 1, 1]
+
+    def test_exactly_one_append_records_the_key_when_8_threads_race_with_it(
+        self, store: EventStore
+    ) -> None:
+        # Each writer appends to its own aggregate (as concurrent creates of a new group chat
+        # with the same key do): only the key can stop all but one.
+        writers = 8
+        barrier = threading.Barrier(writers, timeout=BARRIER_TIMEOUT_S)
+        outcomes: list[object] = [None] * writers
+
+        def write(worker: int) -> None:
+            record = idempotency("raced", f"w{worker}".encode())
+            barrier.wait()
+            try:
+                store.append(f"agg-{worker}", 0, [new_event(f"w{worker}")], idempotency=record)
+                outcomes[worker] = "won"
+            except DuplicateIdempotencyKeyError:
+                outcomes[worker] = "duplicate"
+            except ConcurrencyError:
+                outcomes[worker] = "conflict"  # a transaction conflict on the key's row
+            except Exception as exc:
+                outcomes[worker] = exc
+
+        run_threads(write, writers)
+
+        assert outcomes.count("won") == 1, outcomes
+        assert set(outcomes) <= {"won", "duplicate", "conflict"}, outcomes
+        winner = outcomes.index("won")
+        assert [store.load(f"agg-{w}").version for w in range(writers)] == [
+            1 if w == winner else 0 for w in range(writers)
+        ]
+        record = store.get_idempotency("raced")
+        assert record is not None
+        assert record.response == f"w{winner}".encode()
+
+    def test_keeps_idempotency_records_when_the_store_is_reopened(
+        self, store_factory: StoreFactory
+    ) -> None:
+        self._require("reopens_storage")
+        record = idempotency("k", b"kept")
+        first = store_factory()
+        first.append("agg", 0, [new_event("a")], idempotency=record)
+        first.close()
+
+        assert store_factory().get_idempotency("k") == record
 
     # -- storage -----------------------------------------------------------------------------
 

@@ -14,8 +14,10 @@ from botocore.stub import Stubber
 from contract import EventStoreContract, StoreFactory, closing_factory, new_event, snapshot_of
 from event_store import (
     ConcurrencyError,
+    DuplicateIdempotencyKeyError,
     EventStoreError,
     EventStoreUnavailableError,
+    IdempotencyRecord,
     NewEvent,
     open_event_store,
 )
@@ -25,7 +27,12 @@ from event_store.dynamodb import (
     DynamoDBSettings,
     create_tables,
 )
-from event_store.dynamodb_records import partition_key, sort_key, stored_event_from_image
+from event_store.dynamodb_records import (
+    idempotency_item_key,
+    partition_key,
+    sort_key,
+    stored_event_from_image,
+)
 
 AID = "GroupChat-01JGQ6XH3M7N8P9Q0R1S2T3V4W"
 
@@ -62,6 +69,7 @@ def store_on(client: Any, tables: tuple[str, str], **options: Any) -> DynamoDBEv
 class TestDynamoDBEventStore(EventStoreContract):
     supports_read_all = False  # no global order: DynamoDB Streams feed the updater
     enforces_unique_event_id = False  # uniqueness holds per aggregate journal row only
+    purges_idempotency = False  # the snapshot table's TTL deletes expired records
 
     @pytest.fixture
     def store_factory(self, url: str) -> Iterator[StoreFactory]:
@@ -466,3 +474,75 @@ def test_open_event_store_returns_a_working_dynamodb_store_when_url_is_dynamodb(
         assert (loaded.version, loaded.snapshot is not None) == (2, True)
     finally:
         store.close()
+
+
+# -- idempotency ---------------------------------------------------------------------------
+
+
+def test_idempotency_item_lives_in_the_snapshot_table_under_its_own_partition_when_recorded(
+    client: Any, tables: tuple[str, str]
+) -> None:
+    store = store_on(client, tables, shard_count=64)
+    record = IdempotencyRecord(
+        "UserAccount-X/create/k-1", "f" * 64, b'{"status":201}', 2_000_000_000
+    )
+
+    store.append(AID, 0, [new_event("a")], idempotency=record)
+
+    items = client.scan(TableName=tables[1])["Items"]
+    [item] = [i for i in items if i["pkey"]["S"].startswith("idempotency#")]
+    assert item == {
+        **idempotency_item_key(record.key, 64),
+        "fingerprint": {"S": "f" * 64},
+        "response": {"B": b'{"status":201}'},
+        "expires_at": {"N": "2000000000"},
+    }
+    assert "-" not in item["pkey"]["S"]  # an aggregate's partition key always has one
+    assert len(client.scan(TableName=tables[0])["Items"]) == 1  # the journal: the event only
+
+
+def test_snapshot_table_expires_items_by_ttl_on_expires_at_when_created(
+    client: Any, tables: tuple[str, str]
+) -> None:
+    journal, snapshot = tables
+    ttl = client.describe_time_to_live(TableName=snapshot)["TimeToLiveDescription"]
+
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
+    assert create_tables(client, journal_table=journal, snapshot_table=snapshot) == {
+        journal: False,
+        snapshot: False,
+    }
+
+
+def test_appends_at_most_98_events_when_an_idempotency_record_is_given(
+    client: Any, tables: tuple[str, str]
+) -> None:
+    store = store_on(client, tables)
+    record = IdempotencyRecord("k", "f", b"r", 2_000_000_000)
+
+    with pytest.raises(ValueError, match="at most 98 events"):
+        store.append(AID, 0, [new_event(f"e{n}") for n in range(99)], idempotency=record)
+    version = store.append(AID, 0, [new_event(f"e{n}") for n in range(98)], idempotency=record)
+
+    assert version == 98
+    assert store.get_idempotency("k") == record
+
+
+def test_reports_the_duplicate_key_before_a_version_conflict_when_both_conditions_fail(
+    stubbed: tuple[DynamoDBEventStore, Stubber],
+) -> None:
+    store, stubber = stubbed
+    stubber.add_client_error(
+        "transact_write_items",
+        service_error_code="TransactionCanceledException",
+        modeled_fields={
+            "CancellationReasons": [
+                {"Code": "ConditionalCheckFailed"},
+                {"Code": "None"},
+                {"Code": "ConditionalCheckFailed"},
+            ]
+        },
+    )
+
+    with pytest.raises(DuplicateIdempotencyKeyError):
+        store.append(AID, 0, [new_event("a")], idempotency=IdempotencyRecord("k", "f", b"", 9))

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from contract import EventStoreContract, StoreFactory, closing_factory, new_event
+from contract import EventStoreContract, StoreFactory, closing_factory, idempotency, new_event
 from event_store import EventStoreError, EventStoreUnavailableError
 from event_store.postgres import SCHEMA_VERSION, VERSION_TABLE, PostgresEventStore
 
@@ -71,3 +71,18 @@ def test_raises_event_store_error_when_used_after_close(postgres_url: str) -> No
 
     with pytest.raises(EventStoreError, match="closed"):
         store.load("a")
+
+
+def test_migrates_a_version_1_database_and_keeps_its_events_when_opened(postgres_url: str) -> None:
+    with PostgresEventStore(postgres_url) as store:
+        store.append("a", 0, [new_event("a1")])
+    with psycopg.connect(postgres_url) as conn:  # a database written before idempotency
+        conn.execute("DROP TABLE idempotency_keys")
+        conn.execute(f"DELETE FROM {VERSION_TABLE} WHERE version > 1")
+
+    with PostgresEventStore(postgres_url) as migrated:
+        migrated.append("a", 1, [new_event("a2")], idempotency=idempotency("k"))
+
+        assert migrated.load("a").version == 2
+        assert migrated.get_idempotency("k") is not None
+    assert SCHEMA_VERSION == 2

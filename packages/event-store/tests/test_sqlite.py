@@ -7,7 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from contract import EventStoreContract, StoreFactory, closing_factory, new_event, snapshot_of
+from contract import (
+    EventStoreContract,
+    StoreFactory,
+    closing_factory,
+    idempotency,
+    new_event,
+    snapshot_of,
+)
 from event_store import EventStoreError, EventStoreUnavailableError
 from event_store.sqlite import SCHEMA_VERSION, SqliteEventStore
 
@@ -82,3 +89,20 @@ def test_raises_event_store_error_when_used_after_close(tmp_path: Path) -> None:
 
     with pytest.raises(EventStoreError, match="closed"):
         store.load("a")
+
+
+def test_migrates_a_version_1_file_and_keeps_its_events_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    with SqliteEventStore(path) as store:
+        store.append("a", 0, [new_event("a1")])
+    with sqlite3.connect(path) as conn:  # what a file written before idempotency looks like
+        conn.execute("DROP TABLE idempotency_keys")
+        conn.execute("PRAGMA user_version = 1")
+
+    with SqliteEventStore(path) as migrated:
+        migrated.append("a", 1, [new_event("a2")], idempotency=idempotency("k"))
+
+        assert migrated.load("a").version == 2
+        assert migrated.get_idempotency("k") is not None
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2

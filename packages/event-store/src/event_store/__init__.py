@@ -8,10 +8,13 @@ Backends live in their own modules and import their drivers only when used:
 
 from event_store._types import (
     DEFAULT_SNAPSHOT_INTERVAL,
+    MAX_IDEMPOTENCY_KEY_LENGTH,
     ConcurrencyError,
+    DuplicateIdempotencyKeyError,
     EventStore,
     EventStoreError,
     EventStoreUnavailableError,
+    IdempotencyRecord,
     LoadedStream,
     NewEvent,
     Snapshot,
@@ -23,10 +26,13 @@ from event_store.url import open_event_store
 
 __all__ = [
     "DEFAULT_SNAPSHOT_INTERVAL",
+    "MAX_IDEMPOTENCY_KEY_LENGTH",
     "ConcurrencyError",
+    "DuplicateIdempotencyKeyError",
     "EventStore",
     "EventStoreError",
     "EventStoreUnavailableError",
+    "IdempotencyRecord",
     "LoadedStream",
     "NewEvent",
     "Snapshot",

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 DEFAULT_SNAPSHOT_INTERVAL = 100
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 1024
+"""Longest idempotency record key a store accepts, in UTF-8 bytes (DynamoDB's sort key limit)."""
 
 
 class EventStoreError(Exception):
@@ -26,6 +30,18 @@ class ConcurrencyError(EventStoreError):
 
 class EventStoreUnavailableError(EventStoreError):
     """The backend cannot be reached right now (retryable; a 503 at the edge)."""
+
+
+class DuplicateIdempotencyKeyError(EventStoreError):
+    """An append carried an idempotency key that an unexpired record already holds.
+
+    Nothing was written. The caller reads the record (`get_idempotency`) and answers with the
+    response it holds: the first request with this key won.
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"idempotency key {key!r} is already recorded")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +96,28 @@ class LoadedStream:
     version: int
 
 
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """The outcome of a request, stored with the events it appended (see `EventStore.append`).
+
+    The store does not interpret it: `key` is the caller's already scoped key (1 to
+    `MAX_IDEMPOTENCY_KEY_LENGTH` bytes, e.g. executor, command and the client's key),
+    `fingerprint` identifies the request (a hash of its body), `response` is what the caller
+    answered, to be answered again to a retry. `expires_at` (Unix time, seconds) is when the
+    record stops counting: from then on the store ignores it, replaces it on an append with the
+    same key, and deletes it sooner or later.
+    """
+
+    key: str
+    fingerprint: str
+    response: bytes
+    expires_at: int
+
+    def expired(self, now: float | None = None) -> bool:
+        """Whether the record no longer counts at `now` (Unix seconds; default: the clock)."""
+        return self.expires_at <= (time.time() if now is None else now)
+
+
 SnapshotFactory = Callable[[], bytes]
 """Called by `append` only when a snapshot is due; returns the state after the new events."""
 
@@ -97,6 +135,8 @@ class EventStore(Protocol):
         expected_version: int,
         events: Sequence[NewEvent],
         snapshot: SnapshotFactory | None = None,
+        *,
+        idempotency: IdempotencyRecord | None = None,
     ) -> int:
         """Append `events` atomically if the aggregate is at `expected_version`.
 
@@ -106,6 +146,28 @@ class EventStore(Protocol):
         aggregate is not at `expected_version` (and writes nothing, snapshot included), and
         `ValueError` for an empty `events`, a negative `expected_version` or an empty id.
         The factory may be called before the version check, so it must not have side effects.
+
+        `idempotency` is recorded in the same transaction as the events: both are written or
+        neither is. If an unexpired record with the same key exists, nothing is written and
+        `DuplicateIdempotencyKeyError` is raised (an expired one is replaced). A malformed
+        record (empty or too long key) is a `ValueError`.
+        """
+        ...
+
+    def get_idempotency(self, key: str) -> IdempotencyRecord | None:
+        """The unexpired record stored under `key`, or None (never stored, or expired).
+
+        Reads the latest committed state (consistent read): a record committed by an append
+        that returned is always found.
+        """
+        ...
+
+    def purge_expired_idempotency(self, limit: int = 1000) -> int:
+        """Delete up to `limit` expired idempotency records; return how many were deleted.
+
+        Expired records are already ignored; this only reclaims their space. Backends also
+        purge by themselves from time to time (DynamoDB: its TTL deletes them, and this
+        returns 0).
         """
         ...
 
@@ -145,3 +207,28 @@ def validate_append(aggregate_id: str, expected_version: int, events: Sequence[N
         raise ValueError(f"expected_version must be >= 0, got {expected_version}")
     if not events:
         raise ValueError("append needs at least one event")
+
+
+def validate_idempotency(record: IdempotencyRecord | None) -> None:
+    """Reject an idempotency record no backend should store (shared by the backends)."""
+    if record is None:
+        return
+    size = len(record.key.encode())
+    if not 1 <= size <= MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise ValueError(
+            f"an idempotency key has 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} bytes of UTF-8, got {size}"
+        )
+
+
+class PurgeSchedule:
+    """Says when a backend should purge expired idempotency records: every `every` appends
+    that carried one. Not thread-safe on purpose: a lost increment only shifts a purge."""
+
+    def __init__(self, every: int = 256) -> None:
+        self.every = every
+        self._count = 0
+
+    def due(self) -> bool:
+        """Count one idempotent append; True on every `every`-th."""
+        self._count += 1
+        return self.every > 0 and self._count % self.every == 0

@@ -12,6 +12,14 @@ paginated Query on the partition key and the sort-key range of the aggregate. (T
 `journal-aid-index` exists for tools; a GSI is only eventually consistent, so loads do not
 use it.)
 
+An append with an idempotency record adds one more item to the transaction: an update of the
+record's own item in the snapshot table (partition `idempotency#<shard>`, see
+`dynamodb_records`), conditional on no unexpired record being there. The snapshot table's TTL
+(attribute `expires_at`) deletes expired records; reads ignore them before that. The record
+lives in the snapshot table, not a third one: that table already holds the mutable,
+non-streamed rows the command side owns, the command function may already update it, and no
+extra table, URL parameter or grant is needed.
+
 There is no global order of events: `read_all` is not supported. The read-model updater is fed
 by the journal table's DynamoDB Stream instead.
 """
@@ -19,6 +27,7 @@ by the journal table's DynamoDB Stream instead.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,14 +48,17 @@ from event_store import dynamodb_records as rec
 from event_store._types import (
     DEFAULT_SNAPSHOT_INTERVAL,
     ConcurrencyError,
+    DuplicateIdempotencyKeyError,
     EventStoreError,
     EventStoreUnavailableError,
+    IdempotencyRecord,
     LoadedStream,
     NewEvent,
     Snapshot,
     SnapshotFactory,
     StoredEvent,
     snapshot_due,
+    validate_idempotency,
 )
 
 DEFAULT_JOURNAL_TABLE = "journal"
@@ -54,7 +66,8 @@ DEFAULT_SNAPSHOT_TABLE = "snapshot"
 
 MAX_TRANSACTION_ITEMS = 100
 MAX_EVENTS_PER_APPEND = MAX_TRANSACTION_ITEMS - 1
-"""One transaction item is the snapshot row; the rest are events."""
+"""One transaction item is the snapshot row; the rest are events (one less with an
+idempotency record, which is one more item)."""
 
 # Errors worth retrying later: the backend is overloaded or briefly failing (botocore has
 # already retried them with backoff by the time they reach us).
@@ -193,26 +206,36 @@ class DynamoDBEventStore:
         expected_version: int,
         events: Sequence[NewEvent],
         snapshot: SnapshotFactory | None = None,
+        *,
+        idempotency: IdempotencyRecord | None = None,
     ) -> int:
         """Append `events` in one transaction if the aggregate is at `expected_version`.
 
         At most 99 events per call (a DynamoDB transaction holds 100 items, one of which is
-        the snapshot row); more raise ValueError. A stale `expected_version` raises
-        `ConcurrencyError`.
+        the snapshot row), 98 with an `idempotency` record; more raise ValueError. A stale
+        `expected_version` raises `ConcurrencyError`, an unexpired record under the same
+        idempotency key `DuplicateIdempotencyKeyError`.
         """
         _check_aggregate_id(aggregate_id)
+        validate_idempotency(idempotency)
         if expected_version < 0:
             raise ValueError(f"expected_version must not be negative, got {expected_version}")
         if not events:
             raise ValueError("nothing to append: events is empty")
-        if len(events) > MAX_EVENTS_PER_APPEND:
+        most = MAX_EVENTS_PER_APPEND - (idempotency is not None)
+        if len(events) > most:
             raise ValueError(
                 f"cannot append {len(events)} events at once: a DynamoDB transaction holds "
-                f"at most {MAX_TRANSACTION_ITEMS} items, so at most {MAX_EVENTS_PER_APPEND} "
-                "events per append"
+                f"at most {MAX_TRANSACTION_ITEMS} items, so at most {most} events per append"
+                + (" with an idempotency record" if idempotency is not None else "")
             )
         new_version = expected_version + len(events)
-        items: list[dict[str, Any]] = [
+        # The idempotency item goes first and the snapshot row last: `_append_error` finds
+        # their cancellation reasons at those indexes.
+        items: list[dict[str, Any]] = (
+            [{"Update": self._idempotency_update(idempotency)}] if idempotency is not None else []
+        )
+        items += [
             {
                 "Put": {
                     "TableName": self.journal_table,
@@ -235,10 +258,40 @@ class DynamoDBEventStore:
                 ClientRequestToken=uuid.uuid4().hex,
             )
         except ClientError as exc:
-            raise self._append_error(exc, aggregate_id, expected_version, len(items)) from exc
+            raise self._append_error(
+                exc, aggregate_id, expected_version, len(items), idempotency
+            ) from exc
         except BotoCoreError as exc:
             raise _translate(exc, f"append to {aggregate_id!r}") from exc
         return new_version
+
+    def get_idempotency(self, key: str) -> IdempotencyRecord | None:
+        """The unexpired record under `key` (consistent read), or None."""
+        try:
+            response = self._client.get_item(
+                TableName=self.snapshot_table,
+                Key=rec.idempotency_item_key(key, self.shard_count),
+                ConsistentRead=True,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, "read an idempotency record") from exc
+        item = response.get("Item")
+        if not item:
+            return None
+        record = IdempotencyRecord(
+            key=key,
+            fingerprint=item[rec.FINGERPRINT]["S"],
+            response=bytes(item[rec.RESPONSE]["B"]),
+            expires_at=int(item[rec.EXPIRES_AT]["N"]),
+        )
+        # TTL deletes an expired item some time after it expires (typically within days).
+        return None if record.expired() else record
+
+    def purge_expired_idempotency(self, limit: int = 1000) -> int:
+        """Nothing to do: the snapshot table's TTL deletes expired records. Returns 0."""
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        return 0
 
     def load(self, aggregate_id: str, *, use_snapshot: bool = True) -> LoadedStream:
         """The latest snapshot (unless `use_snapshot` is false) and only the events after it."""
@@ -292,6 +345,29 @@ class DynamoDBEventStore:
         """Close the client's connection pool."""
         self._client.close()
 
+    def _idempotency_update(self, record: IdempotencyRecord) -> dict[str, Any]:
+        # An update rather than a put: the command function's role may update items of the
+        # snapshot table already, and the condition makes it an insert-or-replace-if-expired.
+        return {
+            "TableName": self.snapshot_table,
+            "Key": rec.idempotency_item_key(record.key, self.shard_count),
+            "UpdateExpression": "SET #fingerprint = :fingerprint, #response = :response,"
+            " #expires_at = :expires_at",
+            "ConditionExpression": "attribute_not_exists(#pkey) OR #expires_at <= :now",
+            "ExpressionAttributeNames": {
+                "#pkey": rec.PKEY,
+                "#fingerprint": rec.FINGERPRINT,
+                "#response": rec.RESPONSE,
+                "#expires_at": rec.EXPIRES_AT,
+            },
+            "ExpressionAttributeValues": {
+                ":fingerprint": {"S": record.fingerprint},
+                ":response": {"B": bytes(record.response)},
+                ":expires_at": {"N": str(record.expires_at)},
+                ":now": {"N": str(int(time.time()))},
+            },
+        }
+
     def _snapshot_update(
         self,
         aggregate_id: str,
@@ -330,12 +406,24 @@ class DynamoDBEventStore:
         }
 
     def _append_error(
-        self, exc: ClientError, aggregate_id: str, expected_version: int, items: int
+        self,
+        exc: ClientError,
+        aggregate_id: str,
+        expected_version: int,
+        items: int,
+        idempotency: IdempotencyRecord | None,
     ) -> EventStoreError:
         if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
             return _translate(exc, f"append to {aggregate_id!r}")
         reasons: list[dict[str, Any]] = exc.response.get("CancellationReasons") or []
         codes = {reason.get("Code") for reason in reasons}
+        if (
+            idempotency is not None
+            and len(reasons) == items
+            and reasons[0].get("Code") == "ConditionalCheckFailed"
+        ):
+            # Reported before a version conflict: the caller answers from the record.
+            return DuplicateIdempotencyKeyError(idempotency.key)
         # TransactionConflict: another transaction on the same items was in flight; like a
         # failed condition, it means a concurrent writer, and the caller reloads and retries.
         if codes & {"ConditionalCheckFailed", "TransactionConflict"}:
@@ -392,8 +480,9 @@ def create_tables(
 
     Both are PAY_PER_REQUEST with string keys `pkey` (HASH) and `skey` (RANGE). The journal
     also gets the GSI `journal-aid-index` (aid HASH, seq_nr RANGE, all attributes) and a
-    stream of NEW_IMAGE records. Existing tables are left as they are. Returns, per table
-    name, whether it was created by this call.
+    stream of NEW_IMAGE records. The snapshot table gets TTL on `expires_at` (it deletes
+    expired idempotency records), also when the table existed already. Existing tables are
+    otherwise left as they are. Returns, per table name, whether it was created by this call.
     """
     string_keys = [
         {"AttributeName": rec.PKEY, "AttributeType": "S"},
@@ -438,9 +527,21 @@ def create_tables(
         waiter = client.get_waiter("table_exists")
         for name in definitions:
             waiter.wait(TableName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 90})
+        _enable_ttl(client, snapshot_table)
     except (ClientError, BotoCoreError) as exc:
         raise _translate(exc, "create tables") from exc
     return created
+
+
+def _enable_ttl(client: Any, table: str) -> None:
+    """Turn on TTL on `expires_at` unless it is on (or being turned on) already."""
+    described = client.describe_time_to_live(TableName=table).get("TimeToLiveDescription", {})
+    if described.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+        return
+    client.update_time_to_live(
+        TableName=table,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": rec.EXPIRES_AT},
+    )
 
 
 def _check_aggregate_id(aggregate_id: str) -> None:

@@ -32,6 +32,15 @@ Layout (both tables have a string partition key `pkey` and a string sort key `sk
     seq_nr      N  the seq_nr the snapshot payload is as of   (absent until the first snapshot)
     payload     B  the serialized state                        (absent until the first snapshot)
 
+`snapshot` table, idempotency item (one per recorded idempotency key; see `EventStore.append`):
+
+    pkey        S  idempotency#<abs(java_string_hash(key)) % shard_count>   (no `-`: an
+                   aggregate's partition key always has one, so the two never collide)
+    skey        S  the key itself (at most 1,024 bytes)
+    fingerprint S  the request's fingerprint
+    response    B  the recorded response
+    expires_at  N  Unix seconds: the table's TTL attribute; an item past it is ignored
+
 Stream records: the journal table's stream has view type NEW_IMAGE. A record's
 `dynamodb.NewImage` is a map of attribute name to a typed value (`{"S": "…"}`, `{"N": "7"}`,
 `{"B": …}`). In the JSON event a Lambda receives, `B` values are base64 strings; from boto3
@@ -64,6 +73,12 @@ EVENT_ID = "event_id"
 EVENT_TYPE = "event_type"
 METADATA = "metadata"
 VERSION = "version"
+
+FINGERPRINT = "fingerprint"
+RESPONSE = "response"
+EXPIRES_AT = "expires_at"
+"""The snapshot table's TTL attribute (Unix seconds); only idempotency items have it."""
+IDEMPOTENCY_PARTITION_PREFIX = "idempotency#"
 
 JOURNAL_AID_INDEX = "journal-aid-index"
 
@@ -124,6 +139,14 @@ def item_key(aggregate_id: str, seq_nr: int, shard_count: int = DEFAULT_SHARD_CO
         PKEY: {"S": partition_key(aggregate_id, shard_count)},
         SKEY: {"S": sort_key(aggregate_id, seq_nr)},
     }
+
+
+def idempotency_item_key(key: str, shard_count: int = DEFAULT_SHARD_COUNT) -> Item:
+    """The primary key of the snapshot table's item holding the idempotency record `key`."""
+    if shard_count < 1:
+        raise ValueError(f"shard_count must be at least 1, got {shard_count}")
+    shard = abs(java_string_hash(key)) % shard_count
+    return {PKEY: {"S": f"{IDEMPOTENCY_PARTITION_PREFIX}{shard}"}, SKEY: {"S": key}}
 
 
 def journal_item(

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from types import TracebackType
 
 from event_store._types import (
     DEFAULT_SNAPSHOT_INTERVAL,
     ConcurrencyError,
+    DuplicateIdempotencyKeyError,
     EventStoreError,
+    IdempotencyRecord,
     LoadedStream,
     NewEvent,
+    PurgeSchedule,
     Snapshot,
     SnapshotFactory,
     StoredEvent,
     snapshot_due,
     validate_append,
+    validate_idempotency,
 )
 
 
@@ -38,6 +43,8 @@ class InMemoryEventStore:
         self._streams: dict[str, list[StoredEvent]] = {}
         self._snapshots: dict[str, Snapshot] = {}
         self._event_ids: set[str] = set()
+        self._idempotency: dict[str, IdempotencyRecord] = {}
+        self._purge = PurgeSchedule()
 
     def append(
         self,
@@ -45,9 +52,12 @@ class InMemoryEventStore:
         expected_version: int,
         events: Sequence[NewEvent],
         snapshot: SnapshotFactory | None = None,
+        *,
+        idempotency: IdempotencyRecord | None = None,
     ) -> int:
         """Append `events` if the aggregate is at `expected_version`; see `EventStore.append`."""
         validate_append(aggregate_id, expected_version, events)
+        validate_idempotency(idempotency)
         new_version = expected_version + len(events)
         # The factory runs before the lock: it is caller code and may be slow. Its result is
         # simply discarded when the append below fails.
@@ -58,6 +68,10 @@ class InMemoryEventStore:
             else None
         )
         with self._lock:
+            if idempotency is not None:
+                existing = self._idempotency.get(idempotency.key)
+                if existing is not None and not existing.expired():
+                    raise DuplicateIdempotencyKeyError(idempotency.key)
             stream = self._streams.get(aggregate_id, [])
             if len(stream) != expected_version:
                 raise ConcurrencyError(aggregate_id, expected_version, len(stream))
@@ -84,7 +98,28 @@ class InMemoryEventStore:
                 self._snapshots[aggregate_id] = Snapshot(
                     aggregate_id, new_version, snapshot_payload
                 )
+            if idempotency is not None:
+                self._idempotency[idempotency.key] = idempotency
+        if idempotency is not None and self._purge.due():
+            self.purge_expired_idempotency()
         return new_version
+
+    def get_idempotency(self, key: str) -> IdempotencyRecord | None:
+        """The unexpired record under `key`, or None; see `EventStore.get_idempotency`."""
+        with self._lock:
+            record = self._idempotency.get(key)
+        return None if record is None or record.expired() else record
+
+    def purge_expired_idempotency(self, limit: int = 1000) -> int:
+        """Delete up to `limit` expired idempotency records; return how many."""
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        now = time.time()
+        with self._lock:
+            expired = [k for k, r in self._idempotency.items() if r.expired(now)][:limit]
+            for key in expired:
+                del self._idempotency[key]
+        return len(expired)
 
     def load(self, aggregate_id: str, *, use_snapshot: bool = True) -> LoadedStream:
         """The latest snapshot (unless `use_snapshot` is false) and the events after it."""

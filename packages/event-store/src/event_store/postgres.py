@@ -20,8 +20,9 @@ statements, and the snapshot is serialized before the lock is taken.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from types import TracebackType
 from typing import Any
 
@@ -34,15 +35,19 @@ from psycopg_pool import ConnectionPool, PoolClosed
 from event_store._types import (
     DEFAULT_SNAPSHOT_INTERVAL,
     ConcurrencyError,
+    DuplicateIdempotencyKeyError,
     EventStoreError,
     EventStoreUnavailableError,
+    IdempotencyRecord,
     LoadedStream,
     NewEvent,
+    PurgeSchedule,
     Snapshot,
     SnapshotFactory,
     StoredEvent,
     snapshot_due,
     validate_append,
+    validate_idempotency,
 )
 
 # Advisory lock keys share one namespace per database with every other user of advisory locks
@@ -82,6 +87,19 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    (
+        # Idempotency records, written in the append's transaction (see `append`). `expires_at`
+        # is Unix seconds; the index serves the purge of expired records.
+        """
+        CREATE TABLE idempotency_keys (
+            key         TEXT   PRIMARY KEY,
+            fingerprint TEXT   NOT NULL,
+            response    BYTEA  NOT NULL,
+            expires_at  BIGINT NOT NULL
+        )
+        """,
+        "CREATE INDEX idempotency_keys_expires_at ON idempotency_keys (expires_at)",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -117,6 +135,7 @@ class PostgresEventStore:
             raise ValueError("snapshot_interval must be >= 0 (0 disables snapshots)")
         self.snapshot_interval = snapshot_interval
         self._lock_timeout_ms = int(lock_timeout * 1000)
+        self._purge = PurgeSchedule()
         try:
             given = conninfo_to_dict(url)
         except psycopg.ProgrammingError as exc:
@@ -206,9 +225,19 @@ class PostgresEventStore:
         expected_version: int,
         events: Sequence[NewEvent],
         snapshot: SnapshotFactory | None = None,
+        *,
+        idempotency: IdempotencyRecord | None = None,
     ) -> int:
-        """Append `events` if the aggregate is at `expected_version`; see `EventStore.append`."""
+        """Append `events` if the aggregate is at `expected_version`; see `EventStore.append`.
+
+        With `idempotency`, the record is inserted in the same transaction. An unexpired record
+        under the same key makes the append fail with `DuplicateIdempotencyKeyError`. As with
+        any append, an `EventStoreUnavailableError` raised while committing leaves the outcome
+        unknown; a retry of the request with the same key then finds the record if the commit
+        happened, and the caller answers with the response it holds.
+        """
         validate_append(aggregate_id, expected_version, events)
+        validate_idempotency(idempotency)
         new_version = expected_version + len(events)
         # Computed before the append lock: it is caller code and the lock blocks every writer.
         snapshot_payload = (
@@ -228,6 +257,10 @@ class PostgresEventStore:
             ).fetchone()
             assert row is not None
             current, last_position = int(row[0]), int(row[1])
+            # Under the append lock, so the check and the insert below cannot interleave with
+            # another append's (the primary key would still refuse a duplicate).
+            if idempotency is not None:
+                _check_idempotency_key(conn, idempotency.key)
             if current != expected_version:
                 raise ConcurrencyError(aggregate_id, expected_version, current)
             rows = [
@@ -259,7 +292,56 @@ class PostgresEventStore:
                     " SET seq_nr = excluded.seq_nr, payload = excluded.payload",
                     (aggregate_id, new_version, bytes(snapshot_payload)),
                 )
+            if idempotency is not None:
+                # Replaces an expired record under the same key (an unexpired one was refused).
+                conn.execute(
+                    "INSERT INTO idempotency_keys (key, fingerprint, response, expires_at)"
+                    " VALUES (%s, %s, %s, %s) ON CONFLICT (key) DO UPDATE"
+                    " SET fingerprint = excluded.fingerprint, response = excluded.response,"
+                    " expires_at = excluded.expires_at",
+                    (
+                        idempotency.key,
+                        idempotency.fingerprint,
+                        bytes(idempotency.response),
+                        idempotency.expires_at,
+                    ),
+                )
+        if idempotency is not None and self._purge.due():
+            self._purge_quietly()
         return new_version
+
+    def get_idempotency(self, key: str) -> IdempotencyRecord | None:
+        """The unexpired record under `key`, or None; see `EventStore.get_idempotency`."""
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT fingerprint, response, expires_at FROM idempotency_keys WHERE key = %s",
+                (key,),
+            ).fetchone()
+        if row is None:
+            return None
+        record = IdempotencyRecord(key, row[0], bytes(row[1]), int(row[2]))
+        return None if record.expired() else record
+
+    def purge_expired_idempotency(self, limit: int = 1000) -> int:
+        """Delete up to `limit` expired idempotency records; return how many.
+
+        Not under the append lock: an append replacing the same expired key concurrently
+        either sees the row (and updates it) or not (and inserts it).
+        """
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        with self._connection() as conn:
+            cursor = conn.execute(
+                "DELETE FROM idempotency_keys WHERE key IN"
+                " (SELECT key FROM idempotency_keys WHERE expires_at <= %s LIMIT %s)",
+                (int(time.time()), limit),
+            )
+            return int(cursor.rowcount)
+
+    def _purge_quietly(self) -> None:
+        # Housekeeping after a committed append: a failure here must not fail the append.
+        with suppress(EventStoreError, psycopg.Error):
+            self.purge_expired_idempotency()
 
     def load(self, aggregate_id: str, *, use_snapshot: bool = True) -> LoadedStream:
         """The latest snapshot (unless `use_snapshot` is false) and the events after it."""
@@ -311,6 +393,12 @@ class PostgresEventStore:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _check_idempotency_key(conn: psycopg.Connection[Any], key: str) -> None:
+    row = conn.execute("SELECT expires_at FROM idempotency_keys WHERE key = %s", (key,)).fetchone()
+    if row is not None and int(row[0]) > time.time():
+        raise DuplicateIdempotencyKeyError(key)
 
 
 def _unique_violation(

@@ -14,22 +14,26 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from types import TracebackType
 from typing import Any
 
 from event_store._types import (
     DEFAULT_SNAPSHOT_INTERVAL,
     ConcurrencyError,
+    DuplicateIdempotencyKeyError,
     EventStoreError,
     EventStoreUnavailableError,
+    IdempotencyRecord,
     LoadedStream,
     NewEvent,
+    PurgeSchedule,
     Snapshot,
     SnapshotFactory,
     StoredEvent,
     snapshot_due,
     validate_append,
+    validate_idempotency,
 )
 
 # Migrations, applied in order; the database's `PRAGMA user_version` is the number applied.
@@ -58,6 +62,19 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             payload      BLOB    NOT NULL
         )
         """,
+    ),
+    (
+        # Idempotency records, written in the append's transaction (see `append`). `expires_at`
+        # is Unix seconds; the index serves the purge of expired records.
+        """
+        CREATE TABLE idempotency_keys (
+            key         TEXT    PRIMARY KEY,
+            fingerprint TEXT    NOT NULL,
+            response    BLOB    NOT NULL,
+            expires_at  INTEGER NOT NULL
+        )
+        """,
+        "CREATE INDEX idempotency_keys_expires_at ON idempotency_keys (expires_at)",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -98,6 +115,7 @@ class SqliteEventStore:
         self._lock = threading.Lock()
         self._idle: list[sqlite3.Connection] = []
         self._closed = False
+        self._purge = PurgeSchedule()
         self.ensure_schema()
 
     # -- connections -------------------------------------------------------------------------
@@ -204,9 +222,12 @@ class SqliteEventStore:
         expected_version: int,
         events: Sequence[NewEvent],
         snapshot: SnapshotFactory | None = None,
+        *,
+        idempotency: IdempotencyRecord | None = None,
     ) -> int:
         """Append `events` if the aggregate is at `expected_version`; see `EventStore.append`."""
         validate_append(aggregate_id, expected_version, events)
+        validate_idempotency(idempotency)
         new_version = expected_version + len(events)
         # Computed before taking the write lock: the factory is caller code, and the write lock
         # blocks every other writer. Discarded if the append fails.
@@ -229,6 +250,10 @@ class SqliteEventStore:
             for offset, event in enumerate(events, start=1)
         ]
         with self._transaction("BEGIN IMMEDIATE") as conn:
+            # The write lock is held from here on: the key check and the insert below cannot
+            # interleave with another append's.
+            if idempotency is not None:
+                _check_idempotency_key(conn, idempotency.key)
             current = _current_version(conn, aggregate_id)
             if current != expected_version:
                 raise ConcurrencyError(aggregate_id, expected_version, current)
@@ -249,7 +274,52 @@ class SqliteEventStore:
                     " SET seq_nr = excluded.seq_nr, payload = excluded.payload",
                     (aggregate_id, new_version, bytes(snapshot_payload)),
                 )
+            if idempotency is not None:
+                # Replaces an expired record under the same key (an unexpired one was refused).
+                conn.execute(
+                    "INSERT INTO idempotency_keys (key, fingerprint, response, expires_at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE"
+                    " SET fingerprint = excluded.fingerprint, response = excluded.response,"
+                    " expires_at = excluded.expires_at",
+                    (
+                        idempotency.key,
+                        idempotency.fingerprint,
+                        bytes(idempotency.response),
+                        idempotency.expires_at,
+                    ),
+                )
+        if idempotency is not None and self._purge.due():
+            self._purge_quietly()
         return new_version
+
+    def get_idempotency(self, key: str) -> IdempotencyRecord | None:
+        """The unexpired record under `key`, or None; see `EventStore.get_idempotency`."""
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT fingerprint, response, expires_at FROM idempotency_keys WHERE key = ?",
+                (key,),
+            ).fetchone()
+        if row is None:
+            return None
+        record = IdempotencyRecord(key, row[0], bytes(row[1]), int(row[2]))
+        return None if record.expired() else record
+
+    def purge_expired_idempotency(self, limit: int = 1000) -> int:
+        """Delete up to `limit` expired idempotency records; return how many."""
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        with self._transaction("BEGIN IMMEDIATE") as conn:
+            cursor = conn.execute(
+                "DELETE FROM idempotency_keys WHERE key IN"
+                " (SELECT key FROM idempotency_keys WHERE expires_at <= ? LIMIT ?)",
+                (int(time.time()), limit),
+            )
+            return int(cursor.rowcount)
+
+    def _purge_quietly(self) -> None:
+        # Housekeeping after a committed append: a busy database must not fail the append.
+        with suppress(EventStoreError, sqlite3.Error):
+            self.purge_expired_idempotency()
 
     def load(self, aggregate_id: str, *, use_snapshot: bool = True) -> LoadedStream:
         """The latest snapshot (unless `use_snapshot` is false) and the events after it."""
@@ -308,6 +378,12 @@ class SqliteEventStore:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _check_idempotency_key(conn: sqlite3.Connection, key: str) -> None:
+    row = conn.execute("SELECT expires_at FROM idempotency_keys WHERE key = ?", (key,)).fetchone()
+    if row is not None and int(row[0]) > time.time():
+        raise DuplicateIdempotencyKeyError(key)
 
 
 def _current_version(conn: sqlite3.Connection, aggregate_id: str) -> int:
