@@ -294,6 +294,8 @@ def _lambda_env(service: str, function_name: str, traces_endpoint: str) -> dict[
             "AWS_LAMBDA_FUNCTION_NAME": function_name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function_name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "2026/03/12/[$LATEST]0123456789abcdef",
             "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
@@ -334,7 +336,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description=__doc__.split("\n\n")[0] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--quick", action="store_true", help="one measured run each")
+    parser.add_argument(
+        "--quick", action="store_true", help="one measured run each, no warm-up run (smoke test)"
+    )
     parser.add_argument("--runs", type=int, help="measured runs per handler (default 5)")
     args = parser.parse_args(argv)
     args.runs = args.runs or (1 if args.quick else 5)
@@ -401,8 +405,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
         ]
         samples: dict[str, list[Sample]] = {t.name: [] for t in targets}
-        for t in targets:
-            measure(t, run=1000)  # warm the OS file cache; not counted
+        if not args.quick:
+            for t in targets:
+                measure(t, run=1000)  # warm the OS file cache; not counted
         # Interleaved, so that a noisy moment hits every handler alike.
         for run in range(args.runs):
             for t in targets:
