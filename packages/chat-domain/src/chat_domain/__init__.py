@@ -6,7 +6,7 @@
 - commands: `CreateGroupChat`, `RenameGroupChat`, `AddMember`, `RemoveMember`, `PostMessage`,
   `EditMessage`, `DeleteMessage`, `DeleteGroupChat` (`Command` is their union)
 - events: `GroupChatCreated`, ... (`Event` is their union, `GroupChatEvent` their base)
-- behaviour: `decide`, `evolve`, `replay`
+- behaviour: `decide`, `evolve`, `replay`; size bounds: `Limits`
 - errors: `DomainError` and its subclasses, `ErrorCode`, `EventSequenceError`
 - codec: `encode`, `decode`, `encode_state`, `decode_state`, `DecodeError`, ... (also importable
   as `chat_domain.codec`)
@@ -55,6 +55,8 @@ from chat_domain.errors import (
     NotSenderOrAdministratorError,
     NotTheSenderError,
     RuleViolationError,
+    TooManyMembersError,
+    TooManyMessagesError,
     ValidationError,
 )
 from chat_domain.events import (
@@ -71,6 +73,7 @@ from chat_domain.events import (
     GroupChatRenamed,
 )
 from chat_domain.ids import EventId, GroupChatId, MemberId, MessageId, UserAccountId
+from chat_domain.limits import DEFAULT_LIMITS, DEFAULT_MAX_MEMBERS, DEFAULT_MAX_MESSAGES, Limits
 from chat_domain.state import GroupChat, Member, Message
 from chat_domain.timestamps import from_epoch_ms, to_epoch_ms, to_utc_millis
 from chat_domain.ulid import InvalidUlidError, Ulid, UlidGenerator, new_ulid
@@ -83,6 +86,9 @@ from chat_domain.values import (
 )
 
 __all__ = [
+    "DEFAULT_LIMITS",
+    "DEFAULT_MAX_MEMBERS",
+    "DEFAULT_MAX_MESSAGES",
     "EVENT_TYPES",
     "GROUP_CHAT_NAME_MAX_LENGTH",
     "MESSAGE_CONTENT_MAX_LENGTH",
@@ -122,6 +128,7 @@ __all__ = [
     "IdGenerator",
     "InvalidUlidError",
     "LastAdministratorError",
+    "Limits",
     "Member",
     "MemberId",
     "Message",
@@ -138,6 +145,8 @@ __all__ = [
     "RenameGroupChat",
     "Role",
     "RuleViolationError",
+    "TooManyMembersError",
+    "TooManyMessagesError",
     "Ulid",
     "UlidGenerator",
     "UpcasterRegistry",

@@ -1,7 +1,7 @@
 """The GroupChat aggregate's behaviour as pure functions.
 
-- `decide(state, command, *, event_id, occurred_at)` checks the rules and returns the events
-  (exactly one per accepted command) or raises a `DomainError`.
+- `decide(state, command, *, event_id, occurred_at, limits=DEFAULT_LIMITS)` checks the rules
+  and returns the events (exactly one per accepted command) or raises a `DomainError`.
 - `evolve(state, event)` applies one event; it never checks business rules (events are facts),
   only that the event fits the stream (right aggregate, next sequence number).
 - `replay(events, initial)` folds `evolve` over events, optionally starting from a snapshot.
@@ -41,6 +41,8 @@ from chat_domain.errors import (
     NotAnAdministratorError,
     NotSenderOrAdministratorError,
     NotTheSenderError,
+    TooManyMembersError,
+    TooManyMessagesError,
 )
 from chat_domain.events import (
     Event,
@@ -54,6 +56,7 @@ from chat_domain.events import (
     GroupChatRenamed,
 )
 from chat_domain.ids import EventId, GroupChatId, MessageId, UserAccountId
+from chat_domain.limits import DEFAULT_LIMITS, Limits
 from chat_domain.state import GroupChat, Member, Message
 from chat_domain.timestamps import to_utc_millis
 from chat_domain.values import Role
@@ -65,12 +68,14 @@ def decide(
     *,
     event_id: EventId,
     occurred_at: datetime,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> tuple[Event, ...]:
     """The events that `command` produces on `state`, or the `DomainError` it breaks.
 
     `event_id` and `occurred_at` (timezone-aware; stored in UTC at millisecond precision) are
-    passed in so that this function stays pure. Raises `ValueError` when `state` belongs to a
-    different group chat than the command (a bug in the caller, not the user's mistake).
+    passed in so that this function stays pure, and so are the size `limits` of a chat.
+    Raises `ValueError` when `state` belongs to a different group chat than the command (a bug
+    in the caller, not the user's mistake).
     """
     at = to_utc_millis(occurred_at)
     if state is not None and state.id != command.group_chat_id:
@@ -121,6 +126,11 @@ def decide(
             _require_administrator(state, command.executor_id)
             if state.is_member(command.user_account_id):
                 raise AlreadyAMemberError(f"{command.user_account_id} is already a member")
+            if len(state.members) >= limits.max_members:
+                raise TooManyMembersError(
+                    f"group chat {state.id} already has {len(state.members)} members, "
+                    f"the most allowed is {limits.max_members}"
+                )
             if any(m.id == command.member_id for m in state.members):
                 raise ValueError(f"member id {command.member_id} is already in use")
             member = Member(
@@ -149,6 +159,11 @@ def decide(
             if not state.is_member(command.executor_id):
                 raise NotAMemberError(
                     f"{command.executor_id} is not a member and cannot post messages"
+                )
+            if len(state.messages) >= limits.max_messages:
+                raise TooManyMessagesError(
+                    f"group chat {state.id} already holds {len(state.messages)} messages, "
+                    f"the most allowed is {limits.max_messages}"
                 )
             if state.find_message(command.message_id, include_deleted=True) is not None:
                 raise ValueError(f"message id {command.message_id} is already in use")

@@ -33,6 +33,8 @@ class ErrorCode(StrEnum):
     MESSAGE_NOT_FOUND = "message_not_found"
     NOT_THE_SENDER = "not_the_sender"
     NOT_SENDER_OR_ADMINISTRATOR = "not_sender_or_administrator"
+    TOO_MANY_MEMBERS = "too_many_members"
+    TOO_MANY_MESSAGES = "too_many_messages"
 
 
 class DomainError(Exception):
@@ -144,6 +146,18 @@ class NotSenderOrAdministratorError(RuleViolationError):
     """Only the message's sender or an administrator may delete it."""
 
     code = ErrorCode.NOT_SENDER_OR_ADMINISTRATOR
+
+
+class TooManyMembersError(RuleViolationError):
+    """The group chat already has as many members as its `Limits` allow."""
+
+    code = ErrorCode.TOO_MANY_MEMBERS
+
+
+class TooManyMessagesError(RuleViolationError):
+    """The group chat already holds as many messages as its `Limits` allow."""
+
+    code = ErrorCode.TOO_MANY_MESSAGES
 
 
 class EventSequenceError(Exception):
