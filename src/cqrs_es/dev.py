@@ -1,22 +1,29 @@
 """`cqrs-es dev`: the whole service on one machine, on SQLite files, with one command.
 
 Starts the command service, the query service and the read-model updater as three child
-processes (as they run in production), after creating the read-model schema. Ctrl-C (SIGINT) or
-SIGTERM stops them gracefully: the HTTP servers finish in-flight requests and the updater finishes
-its current batch, so nothing acknowledged is lost.
+processes (as they run in production), after creating the read-model schema. Ctrl-C (SIGINT),
+SIGTERM or SIGHUP stops them gracefully: the HTTP servers finish in-flight requests and the updater
+finishes its current batch, so nothing acknowledged is lost. The exit status is 0 after such a
+stop; it is non-zero (and stderr names the process) when a child fails, at start-up (a port in use)
+or later, or does not stop cleanly. On Linux the children also stop if dev itself is killed.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 GRACE_SECONDS = 15.0
+"""How long each child may take to stop after SIGTERM before it is killed."""
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -36,24 +43,99 @@ def _child_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
+def _parent_death_signal() -> Callable[[], None] | None:
+    """A `preexec_fn` that makes the child receive SIGTERM when dev dies (Linux), else None.
+
+    The children run in sessions of their own (see `_spawn`), so if dev is killed with SIGKILL
+    nothing else would stop them and they would keep the ports busy. The C function is looked
+    up here, in the parent: the child runs the returned closure between fork and exec, where
+    importing or loading a library is unsafe.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def die_with_parent() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # dev died before prctl took effect
+            os._exit(1)
+
+    return die_with_parent
+
+
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    # A new process group per child: the terminal's Ctrl-C reaches only us, and we stop the
+    # A new session per child: the terminal's Ctrl-C reaches only us, and we stop the
     # children in order (HTTP servers first, so the updater can drain what they wrote).
     return subprocess.Popen(
-        [sys.executable, "-m", "cqrs_es.cli", *args], env=env, start_new_session=True
+        [sys.executable, "-m", "cqrs_es.cli", *args],
+        env=env,
+        start_new_session=True,
+        # preexec_fn is unsafe only in threaded parents; dev has a single thread.
+        preexec_fn=_parent_death_signal(),
     )
 
 
+def exited_gracefully(returncode: int) -> bool:
+    """Whether a child's exit status is a clean stop: 0, or death by the SIGTERM we sent.
+
+    uvicorn shuts down gracefully on SIGTERM and then re-raises the signal so that the status
+    says why it stopped (-15, which a shell shows as 143).
+    """
+    return returncode in (0, -signal.SIGTERM, 128 + signal.SIGTERM)
+
+
+def describe_exit(returncode: int) -> str:
+    """`exited with status 3` or `was killed by SIGKILL`, for messages."""
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with status {returncode}"
+
+
+def _failure_status(returncode: int) -> int:
+    """dev's own exit status when a child stopped unexpectedly: never 0, shell-style for signals.
+
+    A server that stops without being asked is a failure even if its status is 0.
+    """
+    if returncode < 0:
+        return 128 - returncode
+    return returncode or 1
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run the three processes until Ctrl-C or until one of them exits."""
+    """Run the three processes until Ctrl-C (or SIGTERM, SIGHUP) or until one of them exits.
+
+    Returns 0 after a requested stop in which every child stopped cleanly; otherwise non-zero,
+    with a message on stderr naming the child and how it ended.
+    """
     data_dir = Path(args.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     env = _child_env(data_dir)
 
+    stopping = False
+
+    def _stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    # SIGHUP too: closing the terminal must stop the children, which do not get it themselves.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop)
+
+    # The migration shares our process group, so a Ctrl-C during it stops it as well.
     migrate = subprocess.run([sys.executable, "-m", "cqrs_es.cli", "migrate"], env=env, check=False)
+    if stopping:
+        print("cqrs-es dev: stopped", flush=True)
+        return 0
     if migrate.returncode != 0:
         print("cqrs-es dev: read-model migration failed", file=sys.stderr)
-        return migrate.returncode
+        return _failure_status(migrate.returncode)
 
     host = args.host
     children = {
@@ -71,37 +153,45 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
 
-    stopping = False
-
-    def _stop(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
     exit_code = 0
+    failed: str | None = None
     while not stopping:
         for name, child in children.items():
             code = child.poll()
-            if code is not None:
-                print(f"cqrs-es dev: {name} exited with {code}; stopping", file=sys.stderr)
-                exit_code = code or 1
+            # Re-checked per child: a stop request that arrives while we look is not a failure.
+            if code is not None and not stopping:
+                print(f"cqrs-es dev: {name} {describe_exit(code)}; stopping", file=sys.stderr)
+                exit_code, failed = _failure_status(code), name
                 stopping = True
                 break
-        time.sleep(0.2)
+        else:
+            time.sleep(0.2)
 
-    for name in ("command", "query", "updater"):
-        _terminate(children[name])
+    # HTTP servers first (together), then the updater, so that it can project what they wrote.
+    for group in (("command", "query"), ("updater",)):
+        codes = _terminate([children[name] for name in group])
+        for name, code in zip(group, codes, strict=True):
+            if name != failed and not exited_gracefully(code):
+                print(f"cqrs-es dev: {name} {describe_exit(code)} while stopping", file=sys.stderr)
+                exit_code = exit_code or _failure_status(code)
     print("cqrs-es dev: stopped", flush=True)
     return exit_code
 
 
-def _terminate(child: subprocess.Popen[bytes]) -> None:
-    if child.poll() is not None:
-        return
-    child.send_signal(signal.SIGTERM)
-    try:
-        child.wait(GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.wait()
+def _terminate(group: list[subprocess.Popen[bytes]]) -> list[int]:
+    """SIGTERM every child still running, wait up to GRACE_SECONDS, then SIGKILL; exit codes."""
+    for child in group:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + GRACE_SECONDS
+    for child in group:
+        try:
+            child.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(
+                f"cqrs-es dev: pid {child.pid} did not stop within {GRACE_SECONDS:.0f} s; killing",
+                file=sys.stderr,
+            )
+            child.kill()
+            child.wait()
+    return [child.returncode for child in group]
