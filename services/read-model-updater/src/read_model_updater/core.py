@@ -196,7 +196,7 @@ def _event_span(stored: StoredEvent) -> Iterator[Callable[[EventResult], None]]:
     if not telemetry.tracing_enabled():
         yield lambda _result: None
         return
-    from opentelemetry.trace import SpanKind
+    from opentelemetry.trace import SpanKind, StatusCode
 
     attributes = {
         "event.type": stored.event_type,
@@ -218,6 +218,9 @@ def _event_span(stored: StoredEvent) -> Iterator[Callable[[EventResult], None]]:
                 span.set_attribute("projection.outcome", result.outcome.value)
                 if result.reason:
                     span.set_attribute("projection.reason", result.reason)
+                if result.outcome is Outcome.PARKED:
+                    # A parked event will never be projected: an error to look at, not a retry.
+                    span.set_status(StatusCode.ERROR, result.reason)
 
         yield record
 
