@@ -8,21 +8,15 @@ previous command: the read side is eventually consistent.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
+
+from cqrs_es.testing import DevStack, Harness, eventually
 
 pytestmark = pytest.mark.slow
 
@@ -35,10 +29,6 @@ TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 ALICE = "UserAccount-01H42K4ABWQ5V2XQEP3A48VE1A"
 BOB_ULID = "01H42K4ABWQ5V2XQEP3A48VE2B"
 BOB = f"UserAccount-{BOB_ULID}"
-
-START_TIMEOUT = 90.0  # seconds for the three processes to answer (imports are slow on a busy box)
-PROJECTION_TIMEOUT = 30.0  # seconds for the updater to project a command
-STOP_TIMEOUT = 60.0
 
 CHAT_FIELDS = "id name ownerId createdAt updatedAt"
 MEMBER_FIELDS = "id groupChatId userAccountId role createdAt updatedAt"
@@ -74,40 +64,21 @@ GET_MESSAGE = f"""query GetMessage($messageId: String!, $userAccountId: String!)
 GET_MESSAGES = f"""query GetMessages($groupChatId: String!, $userAccountId: String!) {{
   getMessages(groupChatId: $groupChatId, userAccountId: $userAccountId) {{ {MESSAGE_FIELDS} }} }}"""
 
-T = TypeVar("T")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _children_of(pid: int) -> list[int]:
-    """Direct children of `pid` (Linux /proc), for the cleanup of a dev run that hung."""
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            children.append(int(stat.parent.name))
-    return children
-
 
 @dataclass
-class DevStack:
-    """A running `cqrs-es dev` and GraphQL clients of its two services."""
+class GraphQL:
+    """GraphQL clients of a running `cqrs-es dev`'s two services."""
 
-    process: subprocess.Popen[bytes]
-    command_url: str
-    query_url: str
-    command_health_url: str
-    query_health_url: str
-    log: Path
+    stack: DevStack
     http: httpx.Client
+
+    @property
+    def command_url(self) -> str:
+        return f"{self.stack.command_url}/graphql"
+
+    @property
+    def query_url(self) -> str:
+        return f"{self.stack.query_url}/graphql/"  # the trailing-slash form
 
     def request(self, url: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         response = self.http.post(url, json={"query": query, "variables": variables})
@@ -127,94 +98,16 @@ class DevStack:
         return self.request(self.query_url, query, variables)
 
     def stop(self) -> int:
-        """SIGINT, as Ctrl-C would; return the exit status."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        return self.process.wait(STOP_TIMEOUT)
-
-
-def _wait_until_healthy(stack: DevStack) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    urls = [stack.command_health_url, stack.query_health_url]
-    while urls:
-        assert stack.process.poll() is None, stack.log.read_text()
-        assert time.monotonic() < deadline, f"not healthy: {urls}\n{stack.log.read_text()}"
-        try:
-            if stack.http.get(urls[0]).status_code == 200:
-                urls.pop(0)
-                continue
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
+        """SIGINT to dev's process group, as Ctrl-C would; return the exit status."""
+        return self.stack.stop()["dev"]
 
 
 @pytest.fixture
-def dev(tmp_path: Path) -> Iterator[DevStack]:
+def dev(harness: Harness) -> Iterator[GraphQL]:
     """`cqrs-es dev` on free ports with a fresh data directory, healthy; stopped afterwards."""
-    command_port, query_port = _free_port(), _free_port()
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("OTEL_")
-        and name not in ("EVENT_STORE_URL", "READ_MODEL_URL", "PORT")
-    }
-    log = tmp_path / "dev.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cqrs_es.cli",
-                "dev",
-                "--data-dir",
-                str(tmp_path / "data"),
-                "--command-port",
-                str(command_port),
-                "--query-port",
-                str(query_port),
-            ],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    stack = DevStack(
-        process=process,
-        command_url=f"http://127.0.0.1:{command_port}/command/graphql",
-        query_url=f"http://127.0.0.1:{query_port}/query/graphql/",  # the trailing-slash form
-        command_health_url=f"http://127.0.0.1:{command_port}/command/v1/healthcheck",
-        query_health_url=f"http://127.0.0.1:{query_port}/query/healthcheck",
-        log=log,
-        http=httpx.Client(timeout=30.0),
-    )
-    try:
-        _wait_until_healthy(stack)
-        yield stack
-    finally:
-        stack.http.close()
-        if (
-            process.poll() is None
-        ):  # the test failed before stopping it: clean up, whatever it takes
-            children = _children_of(process.pid)
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-                for child in children:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(child, signal.SIGKILL)
-
-
-def eventually(read: Callable[[], T], done: Callable[[T], bool], what: str) -> T:
-    """Poll `read` until `done(value)`, within PROJECTION_TIMEOUT; return the value."""
-    deadline = time.monotonic() + PROJECTION_TIMEOUT
-    while True:
-        value = read()
-        if done(value):
-            return value
-        assert time.monotonic() < deadline, f"{what}: still {value!r}"
-        time.sleep(0.1)
+    stack = harness.dev()
+    with httpx.Client(timeout=30.0) as http:
+        yield GraphQL(stack, http)
 
 
 def ok(body: dict[str, Any]) -> bool:
@@ -232,7 +125,7 @@ def assert_times(item: dict[str, Any]) -> None:
 
 
 def test_whole_group_chat_life_cycle_works_through_graphql_when_run_against_cqrs_es_dev(
-    dev: DevStack,
+    dev: GraphQL,
 ) -> None:
     # create, add a member (role in the upper case the family's clients send), post
     created = dev.command(CREATE, input={"name": "developers", "executorId": ALICE})
@@ -383,4 +276,4 @@ def test_whole_group_chat_life_cycle_works_through_graphql_when_run_against_cqrs
     }
 
     # Ctrl-C stops all three processes cleanly
-    assert dev.stop() == 0, dev.log.read_text()
+    assert dev.stop() == 0, dev.stack.process.tail()
