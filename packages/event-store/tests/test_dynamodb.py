@@ -257,6 +257,77 @@ def test_loads_only_events_after_the_snapshot_when_paginating(
     assert [e.seq_nr for e in loaded.events] == [13, 14, 15]
 
 
+# -- aggregate_ids -------------------------------------------------------------------------
+
+
+class _ScanCountingClient:
+    """Delegates to a boto3 client, recording the `scan` requests."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.scans: list[dict[str, Any]] = []
+
+    def scan(self, **kwargs: Any) -> Any:
+        self.scans.append(kwargs)
+        return self._client.scan(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def _aggregates(count: int) -> list[str]:
+    # Several types, and one id extending another (`…-1` and `…-1-5`), as the layout allows.
+    ids = [f"GroupChat-{n:02d}" for n in range(count - 2)]
+    return [*ids, "UserAccount-1", "UserAccount-1-5"]
+
+
+def test_aggregate_ids_lists_each_aggregate_once_when_they_have_many_events_and_snapshots(
+    client: Any, tables: tuple[str, str]
+) -> None:
+    counting = _ScanCountingClient(client)
+    store = store_on(counting, tables, page_size=3, snapshot_interval=2, shard_count=4)
+    ids = _aggregates(9)
+    for n, aggregate_id in enumerate(ids):
+        names = [f"{aggregate_id}-e{i}" for i in range(n % 4 + 1)]
+        store.append(aggregate_id, 0, [new_event(x) for x in names], snapshot=snapshot_of(names))
+    record = IdempotencyRecord("UserAccount-X/create/k", "f" * 64, b"{}", 2_000_000_000)
+    store.append(ids[0], 1, [new_event("with-key")], idempotency=record)
+
+    listed = list(store.aggregate_ids())
+
+    assert sorted(listed) == sorted(ids)  # once each; the idempotency item is not an aggregate
+    assert len(counting.scans) >= 4  # 10 snapshot-table items, 3 per page
+    assert {scan["TableName"] for scan in counting.scans} == {tables[1]}
+    assert all(scan["ConsistentRead"] for scan in counting.scans)
+
+
+def test_aggregate_ids_lists_nothing_when_the_journal_is_empty(
+    client: Any, tables: tuple[str, str]
+) -> None:
+    assert list(store_on(client, tables).aggregate_ids()) == []
+
+
+def test_parallel_segments_list_every_aggregate_exactly_once_when_combined(
+    client: Any, tables: tuple[str, str]
+) -> None:
+    store = store_on(client, tables, page_size=2)
+    ids = _aggregates(12)
+    for aggregate_id in ids:
+        store.append(aggregate_id, 0, [new_event(aggregate_id)])
+
+    per_segment = [list(store.aggregate_ids(segment=s, total_segments=3)) for s in range(3)]
+
+    assert sorted(x for segment in per_segment for x in segment) == sorted(ids)
+
+
+@pytest.mark.parametrize(("segment", "total"), [(0, 0), (-1, 2), (2, 2)])
+def test_aggregate_ids_raises_value_error_when_the_segment_is_out_of_range(
+    client: Any, tables: tuple[str, str], segment: int, total: int
+) -> None:
+    with pytest.raises(ValueError, match="segment"):
+        store_on(client, tables).aggregate_ids(segment=segment, total_segments=total)
+
+
 # -- streams -------------------------------------------------------------------------------
 
 

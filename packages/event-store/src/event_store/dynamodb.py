@@ -21,7 +21,9 @@ non-streamed rows the command side owns, the command function may already update
 extra table, URL parameter or grant is needed.
 
 There is no global order of events: `read_all` is not supported. The read-model updater is fed
-by the journal table's DynamoDB Stream instead.
+by the journal table's DynamoDB Stream instead. To replay the whole journal (rebuilding the read
+model), list the aggregates with `aggregate_ids` (a Scan of the snapshot table) and read each
+one's events in seq_nr order with `load(aggregate_id, use_snapshot=False)`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -159,7 +161,7 @@ class DynamoDBEventStore:
     """Event store on the DynamoDB `journal` and `snapshot` tables (see module docs).
 
     `client` is a boto3 DynamoDB client (`DynamoDBSettings.client()` makes one); it is
-    thread-safe, and so is this store. `page_size` caps the events read per Query page
+    thread-safe, and so is this store. `page_size` caps the items read per Query or Scan page
     (None: DynamoDB's 1 MB pages).
     """
 
@@ -326,6 +328,53 @@ class DynamoDBEventStore:
         return LoadedStream(
             aggregate_id=aggregate_id, snapshot=snap, events=events, version=version
         )
+
+    def aggregate_ids(self, *, segment: int = 0, total_segments: int = 1) -> Iterator[str]:
+        """Every aggregate id that has events, each once, in no particular order.
+
+        A paginated, strongly consistent Scan of the snapshot table that returns only `aid`:
+        every append updates its aggregate's snapshot row in the same transaction as the
+        events, so that table holds exactly one row per aggregate with events (plus
+        idempotency items, which have no `aid` and are filtered out). Scanning the journal
+        instead would read, and pay for, every event, and see each id once per event.
+
+        `segment` / `total_segments` split the table for a parallel scan (DynamoDB's
+        `Segment` / `TotalSegments`): workers given segments 0..n-1 of n together see every
+        id exactly once. An aggregate created while the scan runs may or may not be listed.
+        Bad segment arguments raise ValueError at once; DynamoDB errors raise
+        `EventStoreUnavailableError` / `EventStoreError` while iterating.
+        """
+        if total_segments < 1:
+            raise ValueError(f"total_segments must be at least 1, got {total_segments}")
+        if not 0 <= segment < total_segments:
+            raise ValueError(f"segment must be in [0, {total_segments}), got {segment}")
+        request: dict[str, Any] = {
+            "TableName": self.snapshot_table,
+            "ProjectionExpression": "#aid",
+            "FilterExpression": "attribute_exists(#aid)",
+            "ExpressionAttributeNames": {"#aid": rec.AID},
+            # An aggregate whose first append committed just before the scan is listed too.
+            "ConsistentRead": True,
+        }
+        if total_segments > 1:
+            request |= {"Segment": segment, "TotalSegments": total_segments}
+        if self._page_size is not None:
+            request["Limit"] = self._page_size
+        # A generator of its own, so that bad arguments raise here, not at the first next().
+        return self._scan_ids(request)
+
+    def _scan_ids(self, request: dict[str, Any]) -> Iterator[str]:
+        while True:
+            try:
+                page = self._client.scan(**request)
+            except (ClientError, BotoCoreError) as exc:
+                raise _translate(exc, "list aggregate ids") from exc
+            for item in page.get("Items", ()):
+                yield item[rec.AID]["S"]
+            last_key = page.get("LastEvaluatedKey")
+            if not last_key:
+                return
+            request["ExclusiveStartKey"] = last_key
 
     def read_all(self, after_position: int = 0, limit: int = 1000) -> Sequence[StoredEvent]:
         """Not supported: DynamoDB has no global order of events."""
