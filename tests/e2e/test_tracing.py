@@ -120,18 +120,36 @@ def test_one_trace_runs_from_the_http_request_to_the_projection_when_a_command_h
     created = create_chat(stack, http, {"X-Amzn-Trace-Id": header, "X-Request-Id": request_id})
     chat_id = created.json()["groupChatId"]
     read = read_chat(stack, http, chat_id)
+    # A read sent with an X-Ray header of its own continues that trace.
+    read_header, read_trace_id, read_parent_id = x_ray_header()
+    reread = http.get(
+        f"{stack.query_url}/v1/group-chats/{chat_id}",
+        params={"userAccountId": ALICE},
+        headers={"X-Amzn-Trace-Id": read_header},
+    )
 
     assert created.headers["x-request-id"] == request_id
     assert read.json()["id"] == chat_id
-    spans = receiver.wait_until(
-        lambda spans: (
-            any(s.name == "project GroupChatCreated" for s in spans)
-            and any(
-                s.name == "query get_group_chat" and s.attributes.get("query.found") for s in spans
-            )
-        ),
-        timeout=SPAN_WAIT_SECONDS,
-    )
+    assert reread.status_code == 200
+
+    def complete(spans: list[ReceivedSpan]) -> bool:
+        # Parents end (and are exported) after their children: wait for both ends of each edge.
+        ids = {s.span_id for s in spans}
+        in_trace = {s.name for s in spans if s.trace_id == trace_id}
+        children = [
+            s
+            for s in spans
+            if s.name == "project GroupChatCreated"
+            or (s.name == "query get_group_chat" and s.trace_id == read_trace_id)
+        ]
+        return (
+            {"command CreateGroupChat", "event_store load", "event_store append"} <= in_trace
+            and any(s.trace_id == trace_id and s.kind == "SERVER" for s in spans)
+            and len(children) == 2
+            and all(s.parent_span_id in ids for s in children)
+        )
+
+    spans = receiver.wait_until(complete, timeout=SPAN_WAIT_SECONDS)
     command_trace = [s for s in spans if s.trace_id == trace_id]
 
     # The command service continued the caller's X-Ray trace: the server span's parent is the
@@ -160,14 +178,14 @@ def test_one_trace_runs_from_the_http_request_to_the_projection_when_a_command_h
     assert batch.name == "read-model apply"
     assert project.service_name == batch.service_name != "command"
 
-    # The read is a trace of its own, with its query span inside it.
-    query = next(
-        s for s in spans if s.name == "query get_group_chat" and s.attributes["query.found"]
-    )
+    # Reads are traces of their own (here the one the read's header named), query span inside.
+    query = one(spans, name="query get_group_chat", trace_id=read_trace_id)
     query_server = one(spans, span_id=query.parent_span_id)
     assert query_server.kind == "SERVER"
-    assert query.trace_id == query_server.trace_id != trace_id
+    assert query_server.parent_span_id == read_parent_id
+    assert query.attributes["query.found"] is True
     assert query_server.service_name not in ("command", project.service_name)
+    assert trace_id not in {s.trace_id for s in spans if s.name == "query get_group_chat"}
 
     # The log lines carry the same trace: the access line with the request id, status, duration.
     access = access_line(stack, "POST", "/command/v1/group-chats/create")
@@ -179,8 +197,15 @@ def test_one_trace_runs_from_the_http_request_to_the_projection_when_a_command_h
     assert access["level"] == "INFO"
     assert access["service"] == "command"
     assert access["message"]
-    query_access = access_line(stack, "GET", f"/query/v1/group-chats/{chat_id}")
-    assert query_access["trace_id"] != trace_id
+    eventually(
+        lambda: {
+            line.get("trace_id")
+            for line in log_lines(stack)
+            if line.get("path") == f"/query/v1/group-chats/{chat_id}"
+        },
+        lambda trace_ids: read_trace_id in trace_ids and trace_id not in trace_ids,
+        "the read's access line with its own trace id",
+    )
     # No plain-text line from uvicorn: every line a service writes is JSON.
     plain = [
         raw
