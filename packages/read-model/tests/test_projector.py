@@ -32,6 +32,7 @@ from chat_domain import (
 from read_model.projector import (
     Outcome,
     ProjectionError,
+    forget,
     load_checkpoint,
     park,
     parked_predecessor,
@@ -441,3 +442,100 @@ def test_checkpoint_only_moves_forward(migrated_engine: Engine) -> None:
             10,
             3,
         )
+
+
+def _tables(engine: Engine) -> dict[str, list[dict[str, Any]]]:
+    from read_model.schema import projection_checkpoints, projection_positions
+
+    tables = (group_chats, members, messages, projection_positions, parked_events)
+    with engine.connect() as connection:
+        rows = {
+            t.name: sorted((dict(r) for r in connection.execute(select(t)).mappings()), key=repr)
+            for t in tables
+        }
+        rows["projection_checkpoints"] = [
+            dict(r) for r in connection.execute(select(projection_checkpoints)).mappings()
+        ]
+    return rows
+
+
+def _busy_chat() -> Chat:
+    chat = Chat()
+    chat.create()
+    guest = UserAccountId.generate()
+    chat.add(guest)
+    chat.post("hello")
+    chat.post("hi", sender=guest)
+    chat.remove(guest)
+    return chat
+
+
+def test_only_that_chats_rows_are_removed_when_a_chat_is_forgotten(
+    migrated_engine: Engine,
+) -> None:
+    kept, forgotten = _busy_chat(), _busy_chat()
+    apply_all(migrated_engine, kept.events)
+    with migrated_engine.begin() as connection:
+        save_checkpoint(connection, "journal", 42)
+    expected = _tables(migrated_engine)
+    apply_all(migrated_engine, forgotten.events)
+    with migrated_engine.begin() as connection:
+        park(
+            connection,
+            aggregate_id=str(forgotten.id),
+            seq_nr=99,
+            event_id=None,
+            event_type=None,
+            payload=None,
+            reason="undecodable",
+        )
+
+    with migrated_engine.begin() as connection:
+        deleted = forget(connection, str(forgotten.id))
+
+    assert deleted == {
+        "projection_positions": 1,
+        "members": 2,
+        "messages": 2,
+        "group_chats": 1,
+        "parked_events": 1,
+    }
+    assert _tables(migrated_engine) == expected
+
+
+def test_replay_rebuilds_the_same_rows_when_a_forgotten_chat_is_projected_again(
+    migrated_engine: Engine,
+) -> None:
+    chat = _busy_chat()
+    apply_all(migrated_engine, chat.events)
+    before = _tables(migrated_engine)
+    with migrated_engine.begin() as connection:  # a corrupted row
+        connection.execute(group_chats.update().values(name="garbage"))
+
+    with migrated_engine.begin() as connection:
+        forget(connection, str(chat.id))
+    outcomes = apply_all(migrated_engine, chat.events)
+
+    assert outcomes == [Outcome.APPLIED] * len(chat.events)
+    assert _tables(migrated_engine) == before
+
+
+def _forget_then_fail(engine: Engine, aggregate_id: str) -> None:
+    with engine.begin() as connection:
+        forget(connection, aggregate_id)
+        raise RuntimeError("a later step of the transaction failed")
+
+
+def test_nothing_is_removed_when_the_chat_is_unknown_or_the_transaction_rolls_back(
+    migrated_engine: Engine,
+) -> None:
+    chat = _busy_chat()
+    apply_all(migrated_engine, chat.events)
+    before = _tables(migrated_engine)
+
+    with migrated_engine.begin() as connection:
+        assert set(forget(connection, "GroupChat-UNKNOWN").values()) == {0}
+    with pytest.raises(RuntimeError, match="later step"):
+        _forget_then_fail(migrated_engine, str(chat.id))
+
+    assert _tables(migrated_engine) == before

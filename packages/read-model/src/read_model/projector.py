@@ -21,6 +21,8 @@ never from this process's clock: replaying the journal rebuilds the same rows.
 `park(connection, ...)` records an event that can never be applied (undecodable, or one whose
 predecessor is parked) in `parked_events`, for an operator; `load_checkpoint` / `save_checkpoint`
 keep named global positions (the SQL poller's place in the journal) in `projection_checkpoints`.
+`forget(connection, aggregate_id)` removes one chat's rows, position and parked events, so that
+replaying its events re-projects it from scratch.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from chat_domain import (
     GroupChatRenamed,
     Member,
 )
-from sqlalchemy import Connection, Insert, Table, func, insert, select, update
+from sqlalchemy import Connection, Insert, Table, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from read_model.schema import (
@@ -346,6 +348,38 @@ def parked_predecessor(connection: Connection, aggregate_id: str, seq_nr: int) -
     return None if value is None else int(value)
 
 
+# -- forgetting --------------------------------------------------------------------------------
+
+
+def forget(connection: Connection, aggregate_id: str) -> dict[str, int]:
+    """Remove everything the read model holds of one group chat, in the caller's transaction.
+
+    Deletes the chat's `projection_positions` row, its `members` and `messages`, its
+    `group_chats` row and its `parked_events`: afterwards the read model is as if no event of
+    `aggregate_id` had ever been applied, and replaying the chat's events from seq_nr 1 rebuilds
+    its rows (`cqrs-es rebuild-read-model --aggregate`). Run it in one transaction so that it
+    removes all of it or nothing; other chats and the checkpoints are not touched. Returns the
+    number of rows deleted per table (all 0 for a chat the read model does not know).
+    """
+    deleted: dict[str, int] = {}
+    # The position goes first: deleting it takes the row lock every projector of this chat
+    # claims first (`_claim`). On PostgreSQL a projector that is mid-transaction makes this wait
+    # until it commits, so the deletes below (each seeing the latest commits, READ COMMITTED)
+    # also remove what it wrote; one that comes later waits for this transaction and then finds
+    # no position, a gap, and writes nothing. Children go before their chat (foreign keys).
+    for table, column in (
+        (projection_positions, projection_positions.c.aggregate_id),
+        (members, members.c.group_chat_id),
+        (messages, messages.c.group_chat_id),
+        (group_chats, group_chats.c.id),
+        (parked_events, parked_events.c.aggregate_id),
+    ):
+        deleted[table.name] = connection.execute(
+            delete(table).where(column == aggregate_id)
+        ).rowcount
+    return deleted
+
+
 # -- checkpoints -------------------------------------------------------------------------------
 
 
@@ -378,6 +412,7 @@ def save_checkpoint(connection: Connection, name: str, position: int) -> None:
 __all__ = [
     "Outcome",
     "ProjectionError",
+    "forget",
     "load_checkpoint",
     "park",
     "parked_predecessor",
