@@ -74,6 +74,37 @@ type MessageOutput {
 
 Signature = dict[str, tuple[str, dict[str, tuple[str, tuple[tuple[str, str], ...]]]]]
 
+# What the schemas add to API.md: optional input fields only. A client written against API.md
+# never sends them, and an optional field with a null default does not change how its
+# operations validate or run; a new required field, or any change to API.md's own fields,
+# would break those clients.
+EXTENSIONS: dict[str, dict[str, dict[str, str]]] = {
+    "command.graphql": {
+        name: {"idempotencyKey": "String"}
+        for name in (
+            "CreateGroupChatInput",
+            "RenameGroupChatInput",
+            "DeleteGroupChatInput",
+            "AddMemberInput",
+            "RemoveMemberInput",
+            "PostMessageInput",
+            "EditMessageInput",
+            "DeleteMessageInput",
+        )
+    },
+    "query.graphql": {},
+}
+
+
+def extended(contract: Signature, extensions: dict[str, dict[str, str]]) -> Signature:
+    """`contract` with the optional input `extensions` (type -> field -> type) added."""
+    result = dict(contract)
+    for type_name, fields in extensions.items():
+        kind, existing = result[type_name]
+        assert kind == "GraphQLInputObjectType", type_name
+        result[type_name] = (kind, {**existing, **{f: (t, ()) for f, t in fields.items()}})
+    return result
+
 
 def signature(schema: GraphQLSchema) -> Signature:
     """Every named type's kind, fields, field types and (ordered) arguments; no descriptions."""
@@ -116,7 +147,22 @@ def test_schema_has_exactly_the_api_md_signatures_when_printed_by_strawberry(
 ) -> None:
     printed = export_tool.render(name)
 
-    assert signature(build_schema(printed)) == signature(build_schema(contract))
+    assert signature(build_schema(printed)) == extended(
+        signature(build_schema(contract)), EXTENSIONS[name]
+    )
+
+
+@pytest.mark.parametrize("name", sorted(EXTENSIONS))
+def test_extensions_are_optional_input_fields_when_the_schema_adds_to_api_md(name: str) -> None:
+    schema = build_schema(export_tool.render(name))
+
+    for type_name, fields in EXTENSIONS[name].items():
+        named = schema.type_map[type_name]
+        assert isinstance(named, GraphQLInputObjectType)
+        for field_name in fields:
+            field = named.fields[field_name]
+            # Nullable input fields are optional: a client may leave them out.
+            assert not str(field.type).endswith("!"), (type_name, field_name)
 
 
 def test_checked_in_schemas_match_the_code_when_the_types_change() -> None:

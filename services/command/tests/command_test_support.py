@@ -15,6 +15,7 @@ from event_store import (
     ConcurrencyError,
     EventStore,
     EventStoreUnavailableError,
+    IdempotencyRecord,
     LoadedStream,
     NewEvent,
     SnapshotFactory,
@@ -93,12 +94,22 @@ class DelegatingStore:
         expected_version: int,
         events: Sequence[NewEvent],
         snapshot: SnapshotFactory | None = None,
+        *,
+        idempotency: IdempotencyRecord | None = None,
     ) -> int:
         self.appends += 1
-        return self.inner.append(aggregate_id, expected_version, events, snapshot)
+        return self.inner.append(
+            aggregate_id, expected_version, events, snapshot, idempotency=idempotency
+        )
 
     def load(self, aggregate_id: str, *, use_snapshot: bool = True) -> LoadedStream:
         return self.inner.load(aggregate_id, use_snapshot=use_snapshot)
+
+    def get_idempotency(self, key: str) -> IdempotencyRecord | None:
+        return self.inner.get_idempotency(key)
+
+    def purge_expired_idempotency(self, limit: int = 1000) -> int:
+        return self.inner.purge_expired_idempotency(limit)
 
     def read_all(self, after_position: int = 0, limit: int = 1000) -> Sequence[StoredEvent]:
         return self.inner.read_all(after_position, limit)
@@ -116,6 +127,8 @@ class AlwaysConflictingStore(DelegatingStore):
         expected_version: int,
         events: Sequence[NewEvent],
         snapshot: SnapshotFactory | None = None,
+        *,
+        idempotency: IdempotencyRecord | None = None,
     ) -> int:
         self.appends += 1
         raise ConcurrencyError(aggregate_id, expected_version, expected_version + 1)
@@ -130,8 +143,13 @@ class UnavailableStore(DelegatingStore):
         expected_version: int,
         events: Sequence[NewEvent],
         snapshot: SnapshotFactory | None = None,
+        *,
+        idempotency: IdempotencyRecord | None = None,
     ) -> int:
         raise EventStoreUnavailableError("connection refused")
 
     def load(self, aggregate_id: str, *, use_snapshot: bool = True) -> LoadedStream:
+        raise EventStoreUnavailableError("connection refused")
+
+    def get_idempotency(self, key: str) -> IdempotencyRecord | None:
         raise EventStoreUnavailableError("connection refused")

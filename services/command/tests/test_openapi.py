@@ -48,9 +48,9 @@ def test_documents_every_error_status_as_a_problem_and_no_fastapi_422(
 ) -> None:
     for path, (_, success) in COMMANDS.items():
         responses = document["paths"][path]["post"]["responses"]
-        expected = {success, "400", "409", "413", "500", "503"}
+        expected = {success, "400", "409", "413", "422", "500", "503"}
         if not path.endswith("/create"):
-            expected |= {"404", "422"}
+            expected |= {"404"}
         assert set(responses) == expected, path
         for status, response in responses.items():
             if status.startswith(("4", "5")):
@@ -78,3 +78,13 @@ def test_describes_request_bodies_in_camel_case(document: dict[str, Any]) -> Non
         "executorId",
     }
     assert set(schemas["MessageIdResponse"]["properties"]) == {"groupChatId", "messageId"}
+
+
+def test_documents_the_optional_idempotency_key_header_on_every_command(
+    document: dict[str, Any],
+) -> None:
+    for path in COMMANDS:
+        parameters = document["paths"][path]["post"]["parameters"]
+        [header] = [p for p in parameters if p["in"] == "header"]
+        assert header["name"] == "Idempotency-Key"
+        assert header.get("required", False) is False

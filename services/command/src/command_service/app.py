@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from command_service.graphql import mount_graphql
 from command_service.handlers import CommandConflictError, CommandHandler
+from command_service.idempotency import IdempotencyInProgressError, IdempotencyKeyReusedError
 from command_service.middleware import BodySizeLimitMiddleware, UnhandledErrorMiddleware
 from command_service.problems import (
     PROBLEM_MEDIA_TYPE,
@@ -70,7 +71,12 @@ def create_app(
     telemetry.configure(SERVICE_NAME)
     owns_store = event_store is None
     store = open_store(settings) if event_store is None else event_store
-    handler = CommandHandler(store, max_retries=settings.command_max_retries)
+    handler = CommandHandler(
+        store,
+        max_retries=settings.command_max_retries,
+        limits=settings.limits,
+        idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -193,6 +199,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         CommandConflictError,
         ConcurrencyError,
         EventStoreUnavailableError,
+        IdempotencyInProgressError,
+        IdempotencyKeyReusedError,
     ):
         app.add_exception_handler(exc_class, _on_expected_error)
     app.add_exception_handler(RequestValidationError, _on_request_validation_error)

@@ -30,6 +30,7 @@ from chat_domain import (
     GroupChat,
     GroupChatId,
     IdGenerator,
+    Limits,
     decide,
     decode,
     decode_state,
@@ -38,8 +39,24 @@ from chat_domain import (
     evolve,
     new_ulid,
 )
-from event_store import ConcurrencyError, EventStore, NewEvent, StoredEvent
+from event_store import (
+    ConcurrencyError,
+    DuplicateIdempotencyKeyError,
+    EventStore,
+    IdempotencyRecord,
+    NewEvent,
+    StoredEvent,
+)
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from command_service.idempotency import (
+    DEFAULT_IDEMPOTENCY_TTL_SECONDS,
+    CommandResponse,
+    IdempotencyInProgressError,
+    IdempotencyKey,
+    IdempotencyKeyReusedError,
+    response_for,
+)
 
 __all__ = [
     "CommandConflictError",
@@ -197,11 +214,14 @@ class GroupChatRepository:
         events: Sequence[Event],
         state: GroupChat,
         metadata: Mapping[str, str] | None = None,
+        idempotency: IdempotencyRecord | None = None,
     ) -> int:
         """Append `events` if the chat is still at `expected_version`; return the new version.
 
         `state` is the state after the events: it becomes the snapshot when one is due (the
-        store decides). Raises `ConcurrencyError` when another writer appended first.
+        store decides). `idempotency` is recorded in the same transaction. Raises
+        `ConcurrencyError` when another writer appended first, `DuplicateIdempotencyKeyError`
+        when another request recorded the key first.
         """
         new_events = [
             NewEvent(
@@ -217,11 +237,22 @@ class GroupChatRepository:
         with _store_call("append", self._store, aggregate_id) as span:
             span.set_attribute("event_store.expected_version", expected_version)
             span.set_attribute("event_store.event_count", len(new_events))
-            version = self._store.append(
-                aggregate_id, expected_version, new_events, lambda: encode_state(state)
-            )
+            snapshot = lambda: encode_state(state)  # noqa: E731 - called only when one is due
+            if idempotency is None:
+                version = self._store.append(aggregate_id, expected_version, new_events, snapshot)
+            else:
+                version = self._store.append(
+                    aggregate_id, expected_version, new_events, snapshot, idempotency=idempotency
+                )
             span.set_attribute("event_store.version", version)
         return version
+
+    def find_idempotency(self, group_chat_id: GroupChatId, key: str) -> IdempotencyRecord | None:
+        """The unexpired idempotency record under `key` (a consistent read), or None."""
+        with _store_call("get_idempotency", self._store, str(group_chat_id)) as span:
+            record = self._store.get_idempotency(key)
+            span.set_attribute("event_store.idempotency_found", record is not None)
+        return record
 
 
 def _record_loaded(span: Span, version: int, event_count: int, from_snapshot: bool) -> None:
@@ -238,6 +269,11 @@ def default_backoff(retry: int) -> float:
     return random.uniform(0.0, min(0.1, 0.002 * 2**retry))
 
 
+def _client_key_of(scoped: str) -> str:
+    # `<executor>/<Command>/<client key>`: neither of the first two contains a `/`.
+    return scoped.split("/", 2)[-1]
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -249,6 +285,11 @@ class CommandHandler:
     again, at most `max_retries` more times, since the command may no longer be valid on the
     new state (it is decided again, never blindly re-appended). After that it raises
     `CommandConflictError`. Domain errors (`DomainError`: 404/409/422) propagate unchanged.
+    `limits` bounds the size of a chat (passed to `decide`).
+
+    `execute` runs a command idempotently when given an `IdempotencyKey` (see
+    `command_service.idempotency`): every attempt first looks the key up, and the response is
+    recorded with the event for `idempotency_ttl_seconds`.
 
     Thread-safe: it holds no per-command state, so one instance serves every request.
     """
@@ -262,11 +303,17 @@ class CommandHandler:
         clock: Callable[[], datetime] = _utc_now,
         backoff: Callable[[int], float] = default_backoff,
         sleep: Callable[[float], None] = time.sleep,
+        limits: Limits | None = None,
+        idempotency_ttl_seconds: int = DEFAULT_IDEMPOTENCY_TTL_SECONDS,
     ) -> None:
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
+        if idempotency_ttl_seconds < 1:
+            raise ValueError("idempotency_ttl_seconds must be >= 1")
         self.repository = GroupChatRepository(store)
         self.max_retries = max_retries
+        self.limits = limits if limits is not None else Limits()
+        self.idempotency_ttl_seconds = idempotency_ttl_seconds
         self.generator = generator
         """Source of new ids (events here; chats, members and messages in `X.parse`)."""
         self._clock = clock
@@ -279,9 +326,46 @@ class CommandHandler:
         Raises `DomainError` (the command is refused), `CommandConflictError` (still
         conflicting after the retries) or `EventStoreUnavailableError` (retry later).
         """
+        outcome = self._run(command, None)
+        assert isinstance(outcome, CommandResult)  # no key, so never a recorded response
+        return outcome
+
+    def execute(
+        self, command: Command, *, idempotency: IdempotencyKey | None = None
+    ) -> CommandResponse:
+        """Run `command` and return the API's answer (`response_for(command)`).
+
+        With `idempotency`, a request already recorded under the key is not run again: its
+        recorded response comes back (`replayed=True`), or `IdempotencyKeyReusedError` when
+        the recorded request differs (another fingerprint). Otherwise the command runs and its
+        response is recorded with its event. Raises what `handle` raises, and
+        `IdempotencyInProgressError` when a concurrent request holds the key and its outcome
+        cannot be read yet.
+        """
+        response = response_for(command)
+        if idempotency is None:
+            self.handle(command)
+            return response
+        record = IdempotencyRecord(
+            key=idempotency.scoped,
+            fingerprint=idempotency.fingerprint,
+            response=response.to_bytes(),
+            expires_at=int(self._clock().timestamp()) + self.idempotency_ttl_seconds,
+        )
+        outcome = self._run(command, record)
+        if isinstance(outcome, CommandResult):
+            return response
+        if outcome.fingerprint != idempotency.fingerprint:
+            raise IdempotencyKeyReusedError(idempotency.client_key)
+        return CommandResponse.from_bytes(outcome.response)
+
+    def _run(
+        self, command: Command, record: IdempotencyRecord | None
+    ) -> CommandResult | IdempotencyRecord:
+        """The retry loop: a `CommandResult`, or the record already stored under the key."""
         name = type(command).__name__
         aggregate_id = str(command.group_chat_id)
-        refused: DomainError | CommandConflictError | None = None
+        refused: DomainError | CommandConflictError | IdempotencyInProgressError | None = None
         retries = 0
         # A refused command is the caller's problem, not a failed span: it is recorded as an
         # attribute and raised after the span ends, so that only server faults mark it as error.
@@ -289,12 +373,23 @@ class CommandHandler:
             f"command {name}",
             attributes={"command.name": name, "aggregate.id": aggregate_id},
         ) as span:
+            if record is not None:
+                span.set_attribute("command.idempotent", True)
             try:
                 while True:
                     try:
-                        result = self._attempt(command)
+                        # Looked up on every attempt: the request that beat this one to the
+                        # aggregate (or to the key) may be this request's own earlier copy.
+                        if record is not None:
+                            found = self.repository.find_idempotency(
+                                command.group_chat_id, record.key
+                            )
+                            if found is not None:
+                                span.set_attribute("command.idempotency_replayed", True)
+                                return found
+                        result = self._attempt(command, record)
                         break
-                    except ConcurrencyError:
+                    except (ConcurrencyError, DuplicateIdempotencyKeyError):
                         if retries >= self.max_retries:
                             raise
                         retries += 1
@@ -304,6 +399,12 @@ class CommandHandler:
                 span.set_attribute("aggregate.seq_nr", result.version)
             except ConcurrencyError as exc:
                 refused = CommandConflictError(command.group_chat_id, retries + 1)
+                refused.__cause__ = exc
+                _log.warning("%s on %s: %s", name, aggregate_id, refused.message)
+            except DuplicateIdempotencyKeyError as exc:
+                # Another request recorded the key, yet the record cannot be read (expired in
+                # between, or on a store whose reads lag): its outcome is unknown here.
+                refused = IdempotencyInProgressError(_client_key_of(exc.key))
                 refused.__cause__ = exc
                 _log.warning("%s on %s: %s", name, aggregate_id, refused.message)
             except DomainError as exc:
@@ -316,13 +417,14 @@ class CommandHandler:
             raise refused
         return result
 
-    def _attempt(self, command: Command) -> CommandResult:
+    def _attempt(self, command: Command, record: IdempotencyRecord | None) -> CommandResult:
         loaded = self.repository.load(command.group_chat_id)
         events = decide(
             loaded.state,
             command,
             event_id=EventId.generate(self.generator),
             occurred_at=self._clock(),
+            limits=self.limits,
         )
         state = loaded.state
         for event in events:
@@ -336,5 +438,6 @@ class CommandHandler:
             state,
             # Inside the command's span: the updater links its projection span to this one.
             metadata=telemetry.inject_context(),
+            idempotency=record,
         )
         return CommandResult(command.group_chat_id, events, state, version)

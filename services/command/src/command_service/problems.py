@@ -9,6 +9,8 @@ Every error the command side reports has a `status` and a stable machine-readabl
 | `GroupChatNotFoundError` | 404 | `group_chat_not_found` |
 | `GroupChatAlreadyExistsError` | 409 | `group_chat_already_exists` |
 | `CommandConflictError` (concurrent writers, after the retries) | 409 | `conflict` |
+| `IdempotencyInProgressError` (same key, concurrently) | 409 | `idempotency_in_progress` |
+| `IdempotencyKeyReusedError` (same key, other request) | 422 | `idempotency_key_reused` |
 | other `DomainError`s (broken rules) | 422 | their code, e.g. `not_an_administrator` |
 | request body over the limit | 413 | `payload_too_large` |
 | `EventStoreUnavailableError` | 503 | `service_unavailable` (with `Retry-After`) |
@@ -33,6 +35,7 @@ from chat_domain import DomainError, ValidationError
 from event_store import ConcurrencyError, EventStoreUnavailableError
 
 from command_service.handlers import CommandConflictError
+from command_service.idempotency import IdempotencyInProgressError, IdempotencyKeyReusedError
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
@@ -91,14 +94,17 @@ def problem_for(exc: BaseException) -> Problem | None:
     """The problem an expected error stands for, or None for an unexpected one (a 500).
 
     Expected: `DomainError` (with its own status and code), `CommandConflictError` (409),
-    `EventStoreUnavailableError` (503). A bare `ConcurrencyError` also maps to 409 `conflict`,
-    for callers that append without the handler's retries.
+    the idempotency errors (409, 422), `EventStoreUnavailableError` (503). A bare
+    `ConcurrencyError` also maps to 409 `conflict`, for callers that append without the
+    handler's retries.
     """
     if isinstance(exc, ValidationError):
         return Problem(exc.status, str(exc.code), exc.message, field=exc.field)
     if isinstance(exc, DomainError):
         return Problem(exc.status, str(exc.code), exc.message)
-    if isinstance(exc, CommandConflictError):
+    if isinstance(
+        exc, CommandConflictError | IdempotencyInProgressError | IdempotencyKeyReusedError
+    ):
         return Problem(exc.status, exc.code, exc.message)
     if isinstance(exc, ConcurrencyError):
         return Problem(409, CommandConflictError.code, "the group chat was modified concurrently")

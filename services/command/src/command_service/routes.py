@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from chat_domain import (
     AddMember,
+    Command,
     CreateGroupChat,
     DeleteGroupChat,
     DeleteMessage,
@@ -20,10 +21,17 @@ from chat_domain import (
     RemoveMember,
     RenameGroupChat,
 )
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import PlainTextResponse
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel
 
 from command_service.handlers import CommandHandler
+from command_service.idempotency import (
+    IDEMPOTENCY_KEY_HEADER,
+    IDEMPOTENT_REPLAYED_HEADER,
+    IdempotencyKey,
+    parse_client_key,
+)
 from command_service.problems import PROBLEM_MEDIA_TYPE
 from command_service.schemas import (
     AddMemberRequest,
@@ -42,6 +50,7 @@ __all__ = [
     "GROUP_CHATS_PREFIX",
     "HEALTHCHECK_PATH",
     "CommandHandlerDep",
+    "IdempotencyKeyHeader",
     "get_command_handler",
     "group_chats_router",
     "health_router",
@@ -56,15 +65,18 @@ _DESCRIPTIONS = {
     "or an invalid id, name, content or role. `detail` (and `field`) name the field.",
     404: "No such group chat (`group_chat_not_found`).",
     409: "The group chat kept being modified concurrently (`conflict`): send the command again. "
-    "On create: the id is taken (`group_chat_already_exists`).",
+    "On create: the id is taken (`group_chat_already_exists`). A concurrent request with the "
+    "same `Idempotency-Key` is still in progress (`idempotency_in_progress`).",
     413: "The request body is larger than the limit (`payload_too_large`).",
     422: "The command breaks a rule of the group chat; `code` names it (e.g. "
-    "`not_an_administrator`, `group_chat_deleted`, `not_a_member`).",
+    "`not_an_administrator`, `group_chat_deleted`, `not_a_member`, `too_many_members`, "
+    "`too_many_messages`), or the `Idempotency-Key` was already used for a different request "
+    "(`idempotency_key_reused`).",
     500: "Unexpected server error (`internal_error`).",
     503: "The event store is unavailable (`service_unavailable`); retry after `Retry-After`.",
 }
 _COMMAND_ERRORS = (400, 404, 409, 413, 422, 500, 503)
-_CREATE_ERRORS = (400, 409, 413, 500, 503)
+_CREATE_ERRORS = (400, 409, 413, 422, 500, 503)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -85,6 +97,32 @@ async def get_command_handler(request: Request) -> CommandHandler:
 
 
 CommandHandlerDep = Annotated[CommandHandler, Depends(get_command_handler)]
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=IDEMPOTENCY_KEY_HEADER,
+        description="Makes the command idempotent: a retry with the same key and the same body "
+        "gets the original response (status and body; header `Idempotent-Replayed: true`) and "
+        "appends nothing. 1 to 255 printable ASCII characters, e.g. a UUID; kept 24 hours. The "
+        "same key with a different body is 422 `idempotency_key_reused`.",
+        examples=["4f7d2c8e-9b1a-4c3e-8f6d-2a5b7c9e1d3f"],
+    ),
+]
+
+
+def _respond(
+    handler: CommandHandler, command: Command, body: BaseModel, key: str | None
+) -> JSONResponse:
+    """Run `command` (idempotently when a key is given) and answer with its response."""
+    idempotency = (
+        None
+        if key is None
+        else IdempotencyKey.of(parse_client_key(key), command, body.model_dump(by_alias=True))
+    )
+    response = handler.execute(command, idempotency=idempotency)
+    headers = {IDEMPOTENT_REPLAYED_HEADER: "true"} if response.replayed else None
+    return JSONResponse(dict(response.body), status_code=response.status, headers=headers)
 
 
 def health_router() -> APIRouter:
@@ -117,13 +155,14 @@ def group_chats_router() -> APIRouter:
         responses=problem_responses(*_CREATE_ERRORS),
     )
     def create_group_chat(
-        body: CreateGroupChatRequest, handler: CommandHandlerDep
-    ) -> GroupChatIdResponse:
+        body: CreateGroupChatRequest,
+        handler: CommandHandlerDep,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> JSONResponse:
         command = CreateGroupChat.parse(
             name=body.name, executor_id=body.executor_id, generator=handler.generator
         )
-        result = handler.handle(command)
-        return GroupChatIdResponse(group_chat_id=str(result.group_chat_id))
+        return _respond(handler, command, body, idempotency_key)
 
     @router.post(
         "/rename",
@@ -133,13 +172,14 @@ def group_chats_router() -> APIRouter:
         responses=problem_responses(*_COMMAND_ERRORS),
     )
     def rename_group_chat(
-        body: RenameGroupChatRequest, handler: CommandHandlerDep
-    ) -> GroupChatIdResponse:
+        body: RenameGroupChatRequest,
+        handler: CommandHandlerDep,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> JSONResponse:
         command = RenameGroupChat.parse(
             group_chat_id=body.group_chat_id, name=body.name, executor_id=body.executor_id
         )
-        result = handler.handle(command)
-        return GroupChatIdResponse(group_chat_id=str(result.group_chat_id))
+        return _respond(handler, command, body, idempotency_key)
 
     @router.post(
         "/delete",
@@ -149,13 +189,14 @@ def group_chats_router() -> APIRouter:
         responses=problem_responses(*_COMMAND_ERRORS),
     )
     def delete_group_chat(
-        body: DeleteGroupChatRequest, handler: CommandHandlerDep
-    ) -> GroupChatIdResponse:
+        body: DeleteGroupChatRequest,
+        handler: CommandHandlerDep,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> JSONResponse:
         command = DeleteGroupChat.parse(
             group_chat_id=body.group_chat_id, executor_id=body.executor_id
         )
-        result = handler.handle(command)
-        return GroupChatIdResponse(group_chat_id=str(result.group_chat_id))
+        return _respond(handler, command, body, idempotency_key)
 
     @router.post(
         "/add-member",
@@ -164,7 +205,11 @@ def group_chats_router() -> APIRouter:
         response_model=GroupChatIdResponse,
         responses=problem_responses(*_COMMAND_ERRORS),
     )
-    def add_member(body: AddMemberRequest, handler: CommandHandlerDep) -> GroupChatIdResponse:
+    def add_member(
+        body: AddMemberRequest,
+        handler: CommandHandlerDep,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> JSONResponse:
         command = AddMember.parse(
             group_chat_id=body.group_chat_id,
             user_account_id=body.user_account_id,
@@ -172,8 +217,7 @@ def group_chats_router() -> APIRouter:
             executor_id=body.executor_id,
             generator=handler.generator,
         )
-        result = handler.handle(command)
-        return GroupChatIdResponse(group_chat_id=str(result.group_chat_id))
+        return _respond(handler, command, body, idempotency_key)
 
     @router.post(
         "/remove-member",
@@ -182,14 +226,17 @@ def group_chats_router() -> APIRouter:
         response_model=GroupChatIdResponse,
         responses=problem_responses(*_COMMAND_ERRORS),
     )
-    def remove_member(body: RemoveMemberRequest, handler: CommandHandlerDep) -> GroupChatIdResponse:
+    def remove_member(
+        body: RemoveMemberRequest,
+        handler: CommandHandlerDep,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> JSONResponse:
         command = RemoveMember.parse(
             group_chat_id=body.group_chat_id,
             user_account_id=body.user_account_id,
             executor_id=body.executor_id,
         )
-        result = handler.handle(command)
-        return GroupChatIdResponse(group_chat_id=str(result.group_chat_id))
+        return _respond(handler, command, body, idempotency_key)
 
     @router.post(
         "/post-message",
@@ -199,17 +246,18 @@ def group_chats_router() -> APIRouter:
         response_model=MessageIdResponse,
         responses=problem_responses(*_COMMAND_ERRORS),
     )
-    def post_message(body: PostMessageRequest, handler: CommandHandlerDep) -> MessageIdResponse:
+    def post_message(
+        body: PostMessageRequest,
+        handler: CommandHandlerDep,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> JSONResponse:
         command = PostMessage.parse(
             group_chat_id=body.group_chat_id,
             content=body.content,
             executor_id=body.executor_id,
             generator=handler.generator,
         )
-        result = handler.handle(command)
-        return MessageIdResponse(
-            group_chat_id=str(result.group_chat_id), message_id=str(command.message_id)
-        )
+        return _respond(handler, command, body, idempotency_key)
 
     @router.post(
         "/edit-message",
@@ -218,17 +266,18 @@ def group_chats_router() -> APIRouter:
         response_model=MessageIdResponse,
         responses=problem_responses(*_COMMAND_ERRORS),
     )
-    def edit_message(body: EditMessageRequest, handler: CommandHandlerDep) -> MessageIdResponse:
+    def edit_message(
+        body: EditMessageRequest,
+        handler: CommandHandlerDep,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> JSONResponse:
         command = EditMessage.parse(
             group_chat_id=body.group_chat_id,
             message_id=body.message_id,
             content=body.content,
             executor_id=body.executor_id,
         )
-        result = handler.handle(command)
-        return MessageIdResponse(
-            group_chat_id=str(result.group_chat_id), message_id=str(command.message_id)
-        )
+        return _respond(handler, command, body, idempotency_key)
 
     @router.post(
         "/delete-message",
@@ -238,14 +287,15 @@ def group_chats_router() -> APIRouter:
         responses=problem_responses(*_COMMAND_ERRORS),
     )
     def delete_message(
-        body: DeleteMessageRequest, handler: CommandHandlerDep
-    ) -> GroupChatIdResponse:
+        body: DeleteMessageRequest,
+        handler: CommandHandlerDep,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> JSONResponse:
         command = DeleteMessage.parse(
             group_chat_id=body.group_chat_id,
             message_id=body.message_id,
             executor_id=body.executor_id,
         )
-        result = handler.handle(command)
-        return GroupChatIdResponse(group_chat_id=str(result.group_chat_id))
+        return _respond(handler, command, body, idempotency_key)
 
     return router

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from chat_domain import DEFAULT_MAX_MEMBERS, DEFAULT_MAX_MESSAGES, Limits
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from command_service.idempotency import DEFAULT_IDEMPOTENCY_TTL_SECONDS
 
 
 class Settings(BaseSettings):
     """Environment variables (case-insensitive): `EVENT_STORE_URL`, `SNAPSHOT_INTERVAL`,
-    `COMMAND_MAX_RETRIES`, `MAX_BODY_BYTES`, `PORT`.
+    `COMMAND_MAX_RETRIES`, `MAX_BODY_BYTES`, `IDEMPOTENCY_TTL_SECONDS`,
+    `MAX_MEMBERS_PER_GROUP_CHAT`, `MAX_MESSAGES_PER_GROUP_CHAT`, `PORT`.
 
     Build it once in the composition root (`create_app()` does when given none) and pass it on;
     nothing else reads the environment.
@@ -32,4 +36,28 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=65536, ge=1, description="largest accepted request body; larger ones get 413"
     )
+    idempotency_ttl_seconds: int = Field(
+        default=DEFAULT_IDEMPOTENCY_TTL_SECONDS,
+        ge=1,
+        description="how long a command's response is kept for retries with its Idempotency-Key",
+    )
+    max_members_per_group_chat: int = Field(
+        default=DEFAULT_MAX_MEMBERS,
+        ge=1,
+        description="most members a group chat may have; more is 422 `too_many_members`",
+    )
+    max_messages_per_group_chat: int = Field(
+        default=DEFAULT_MAX_MESSAGES,
+        ge=0,
+        description="most messages (deleted ones included) a group chat may hold; more is "
+        "422 `too_many_messages`",
+    )
     port: int = Field(default=3001, ge=1, le=65535, description="HTTP port of `cqrs-es command`")
+
+    @property
+    def limits(self) -> Limits:
+        """The group-chat size limits to pass to the domain."""
+        return Limits(
+            max_members=self.max_members_per_group_chat,
+            max_messages=self.max_messages_per_group_chat,
+        )

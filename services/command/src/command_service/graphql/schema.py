@@ -5,11 +5,18 @@ runs the command through the app's `CommandHandler`, like the REST routes: one s
 whichever API a command comes through. The handler blocks on the event store, so it runs in the
 thread pool, as FastAPI runs the synchronous REST routes.
 
+Every input also has an optional `idempotencyKey: String` (API.md's inputs are all required;
+an optional field added to them keeps every existing client working): a mutation sent again
+with the same key and the same other fields returns the original output and appends nothing,
+as the REST `Idempotency-Key` header does (see `command_service.idempotency`). REST and GraphQL
+share the keys: a retry may even switch API.
+
 Importing this module imports strawberry: only `command_service.graphql.view` does, on the first
 GraphQL request.
 """
 
 # No `from __future__ import annotations`: strawberry reads these annotations at runtime.
+import dataclasses
 from dataclasses import dataclass
 from functools import partial
 
@@ -29,7 +36,8 @@ from starlette.concurrency import run_in_threadpool
 from strawberry.extensions import MaxAliasesLimiter
 from strawberry.schema.config import StrawberryConfig
 
-from command_service.handlers import CommandHandler, CommandResult
+from command_service.handlers import CommandHandler
+from command_service.idempotency import CommandResponse, IdempotencyKey, parse_client_key
 
 __all__ = ["MAX_ALIASES", "CommandContext", "create_schema"]
 
@@ -43,6 +51,12 @@ _MESSAGE_ID = "Message id (a ULID)."
 _NAME = "1-100 characters after trimming."
 _CONTENT = "1-4,000 characters, not blank."
 _ROLE = "`administrator` or `member`, case-insensitive (`ADMIN` is also accepted)."
+_IDEMPOTENCY_KEY = (
+    "Optional. Makes the mutation idempotent: sent again with the same key and the same other "
+    "fields, it returns the original output and changes nothing. 1-255 printable ASCII "
+    "characters (e.g. a UUID), kept 24 hours; the same key with other fields is an error "
+    '(`"422"`, reason `idempotency_key_reused`).'
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +69,30 @@ class CommandContext:
 Info = strawberry.Info[CommandContext, None]
 
 
-async def _handle(info: Info, command: Command) -> CommandResult:
-    result: CommandResult = await run_in_threadpool(info.context.handler.handle, command)
-    return result
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+async def _execute(info: Info, command: Command, input: object) -> CommandResponse:
+    """Run `command` through the handler (idempotently when the input carries a key)."""
+    key = getattr(input, "idempotency_key", None)
+    idempotency = None
+    if key is not None:
+        # The fingerprint covers the fields under their wire names, as REST's body does.
+        fields = {
+            _camel(f.name): getattr(input, f.name)
+            for f in dataclasses.fields(input)  # type: ignore[arg-type]
+            if f.name != "idempotency_key"
+        }
+        idempotency = IdempotencyKey.of(
+            parse_client_key(key, field="idempotencyKey"), command, fields
+        )
+    handler = info.context.handler
+    response: CommandResponse = await run_in_threadpool(
+        partial(handler.execute, command, idempotency=idempotency)
+    )
+    return response
 
 
 # -- outputs -------------------------------------------------------------------------------------
@@ -79,8 +114,14 @@ class HealthCheckOutput:
     value: str = strawberry.field(description='Always `"OK"`.')
 
 
-def _group_chat(result: CommandResult) -> GroupChatOutput:
-    return GroupChatOutput(group_chat_id=str(result.group_chat_id))
+def _group_chat(response: CommandResponse) -> GroupChatOutput:
+    return GroupChatOutput(group_chat_id=response.body["groupChatId"])
+
+
+def _message(response: CommandResponse) -> MessageOutput:
+    return MessageOutput(
+        group_chat_id=response.body["groupChatId"], message_id=response.body["messageId"]
+    )
 
 
 # -- inputs --------------------------------------------------------------------------------------
@@ -90,6 +131,7 @@ def _group_chat(result: CommandResult) -> GroupChatOutput:
 class CreateGroupChatInput:
     name: str = strawberry.field(description=_NAME)
     executor_id: str = strawberry.field(description=_EXECUTOR_ID)
+    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY_KEY)
 
 
 @strawberry.input(description="Rename a group chat (administrators).")
@@ -97,12 +139,14 @@ class RenameGroupChatInput:
     group_chat_id: str = strawberry.field(description=_GROUP_CHAT_ID)
     name: str = strawberry.field(description=_NAME)
     executor_id: str = strawberry.field(description=_EXECUTOR_ID)
+    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY_KEY)
 
 
 @strawberry.input(description="Delete a group chat (administrators).")
 class DeleteGroupChatInput:
     group_chat_id: str = strawberry.field(description=_GROUP_CHAT_ID)
     executor_id: str = strawberry.field(description=_EXECUTOR_ID)
+    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY_KEY)
 
 
 @strawberry.input(description="Add a member (administrators).")
@@ -111,6 +155,7 @@ class AddMemberInput:
     user_account_id: str = strawberry.field(description=_USER_ACCOUNT_ID)
     role: str = strawberry.field(description=_ROLE)
     executor_id: str = strawberry.field(description=_EXECUTOR_ID)
+    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY_KEY)
 
 
 @strawberry.input(description="Remove a member (administrators).")
@@ -118,6 +163,7 @@ class RemoveMemberInput:
     group_chat_id: str = strawberry.field(description=_GROUP_CHAT_ID)
     user_account_id: str = strawberry.field(description=_USER_ACCOUNT_ID)
     executor_id: str = strawberry.field(description=_EXECUTOR_ID)
+    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY_KEY)
 
 
 @strawberry.input(description="Post a message (members).")
@@ -125,6 +171,7 @@ class PostMessageInput:
     group_chat_id: str = strawberry.field(description=_GROUP_CHAT_ID)
     content: str = strawberry.field(description=_CONTENT)
     executor_id: str = strawberry.field(description=_EXECUTOR_ID)
+    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY_KEY)
 
 
 @strawberry.input(description="Edit a message (its sender).")
@@ -133,6 +180,7 @@ class EditMessageInput:
     message_id: str = strawberry.field(description=_MESSAGE_ID)
     content: str = strawberry.field(description=_CONTENT)
     executor_id: str = strawberry.field(description=_EXECUTOR_ID)
+    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY_KEY)
 
 
 @strawberry.input(description="Delete a message (its sender or an administrator).")
@@ -140,6 +188,7 @@ class DeleteMessageInput:
     group_chat_id: str = strawberry.field(description=_GROUP_CHAT_ID)
     message_id: str = strawberry.field(description=_MESSAGE_ID)
     executor_id: str = strawberry.field(description=_EXECUTOR_ID)
+    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY_KEY)
 
 
 # -- operations ----------------------------------------------------------------------------------
@@ -159,21 +208,21 @@ class Mutation:
         command = CreateGroupChat.parse(
             name=input.name, executor_id=input.executor_id, generator=info.context.handler.generator
         )
-        return _group_chat(await _handle(info, command))
+        return _group_chat(await _execute(info, command, input))
 
     @strawberry.mutation(description="Rename a group chat (administrators).")
     async def rename_group_chat(self, info: Info, input: RenameGroupChatInput) -> GroupChatOutput:
         command = RenameGroupChat.parse(
             group_chat_id=input.group_chat_id, name=input.name, executor_id=input.executor_id
         )
-        return _group_chat(await _handle(info, command))
+        return _group_chat(await _execute(info, command, input))
 
     @strawberry.mutation(description="Delete a group chat (administrators).")
     async def delete_group_chat(self, info: Info, input: DeleteGroupChatInput) -> GroupChatOutput:
         command = DeleteGroupChat.parse(
             group_chat_id=input.group_chat_id, executor_id=input.executor_id
         )
-        return _group_chat(await _handle(info, command))
+        return _group_chat(await _execute(info, command, input))
 
     @strawberry.mutation(description="Add a member (administrators).")
     async def add_member(self, info: Info, input: AddMemberInput) -> GroupChatOutput:
@@ -184,7 +233,7 @@ class Mutation:
             executor_id=input.executor_id,
             generator=info.context.handler.generator,
         )
-        return _group_chat(await _handle(info, command))
+        return _group_chat(await _execute(info, command, input))
 
     @strawberry.mutation(description="Remove a member (administrators).")
     async def remove_member(self, info: Info, input: RemoveMemberInput) -> GroupChatOutput:
@@ -193,7 +242,7 @@ class Mutation:
             user_account_id=input.user_account_id,
             executor_id=input.executor_id,
         )
-        return _group_chat(await _handle(info, command))
+        return _group_chat(await _execute(info, command, input))
 
     @strawberry.mutation(description="Post a message (members).")
     async def post_message(self, info: Info, input: PostMessageInput) -> MessageOutput:
@@ -203,10 +252,7 @@ class Mutation:
             executor_id=input.executor_id,
             generator=info.context.handler.generator,
         )
-        result = await _handle(info, command)
-        return MessageOutput(
-            group_chat_id=str(result.group_chat_id), message_id=str(command.message_id)
-        )
+        return _message(await _execute(info, command, input))
 
     @strawberry.mutation(description="Edit a message (its sender).")
     async def edit_message(self, info: Info, input: EditMessageInput) -> MessageOutput:
@@ -216,10 +262,7 @@ class Mutation:
             content=input.content,
             executor_id=input.executor_id,
         )
-        result = await _handle(info, command)
-        return MessageOutput(
-            group_chat_id=str(result.group_chat_id), message_id=str(command.message_id)
-        )
+        return _message(await _execute(info, command, input))
 
     @strawberry.mutation(description="Delete a message (its sender or an administrator).")
     async def delete_message(self, info: Info, input: DeleteMessageInput) -> GroupChatOutput:
@@ -228,7 +271,7 @@ class Mutation:
             message_id=input.message_id,
             executor_id=input.executor_id,
         )
-        return _group_chat(await _handle(info, command))
+        return _group_chat(await _execute(info, command, input))
 
 
 def create_schema(schema_class: type[strawberry.Schema] = strawberry.Schema) -> strawberry.Schema:
