@@ -6,6 +6,8 @@
   id is unique, and each aggregate's latest snapshot is the state its events fold to. It also
   indexes the posted messages (by id and by content) so that a test can match what its clients
   were told with what was stored.
+- `journal_end(event_store_url)`, `projected_position(read_model_url)`: the journal's last
+  position and the updater's checkpoint, to wait until the updater has caught up.
 - `read_model_tables(read_model_url)`: every read-model table's rows, in a canonical order, to
   compare a read model the updater built incrementally with one `cqrs-es rebuild-read-model`
   built from scratch.
@@ -19,7 +21,13 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["JournalAudit", "audit_journal", "read_model_tables"]
+__all__ = [
+    "JournalAudit",
+    "audit_journal",
+    "journal_end",
+    "projected_position",
+    "read_model_tables",
+]
 
 READ_BATCH = 1000
 
@@ -152,5 +160,38 @@ def read_model_tables(read_model_url: str) -> dict[str, list[dict[str, Any]]]:
     engine = create_engine_for(read_model_url)
     try:
         return snapshot(engine)
+    finally:
+        engine.dispose()
+
+
+def journal_end(event_store_url: str) -> int:
+    """The global position of the journal's last event (0 when empty)."""
+    from event_store import open_event_store
+
+    store = open_event_store(event_store_url)
+    try:
+        position = 0
+        while batch := store.read_all(after_position=position, limit=READ_BATCH):
+            position = batch[-1].position or position
+        return position
+    finally:
+        store.close()
+
+
+def projected_position(read_model_url: str, checkpoint: str = "sql-journal") -> int:
+    """The journal position the updater has projected up to (0 before its first batch)."""
+    from read_model import create_engine_for
+    from read_model.schema import projection_checkpoints
+    from sqlalchemy import select
+
+    engine = create_engine_for(read_model_url)
+    try:
+        with engine.connect() as connection:
+            position = connection.execute(
+                select(projection_checkpoints.c.position).where(
+                    projection_checkpoints.c.name == checkpoint
+                )
+            ).scalar()
+        return int(position or 0)
     finally:
         engine.dispose()
