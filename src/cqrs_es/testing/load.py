@@ -43,6 +43,8 @@ class Outcome:
     status: int | None
     response: dict[str, Any] | None = None
     error: str | None = None
+    phase: str = ""
+    """The load's `phase` when the command was sent (a label the test sets)."""
 
     @property
     def acknowledged(self) -> bool:
@@ -149,6 +151,8 @@ class Load:
         self.timeout = timeout
         self.pause_after_failure = pause_after_failure
         self.outcomes: list[Outcome] = []
+        self.phase = ""
+        """A label copied into each outcome at send time (e.g. "before", "down", "after")."""
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -204,15 +208,16 @@ class Load:
 
     def _send(self, http: httpx.Client, script: Script) -> Outcome:
         command, body = script.next()
+        phase = self.phase
         try:
             response = http.post(f"/{command}", json=body)
         except httpx.TransportError as error:
-            return Outcome(script.client, command, body, None, error=type(error).__name__)
+            return Outcome(script.client, command, body, None, None, type(error).__name__, phase)
         try:
             payload = response.json()
         except ValueError:
             payload = None
-        outcome = Outcome(script.client, command, body, response.status_code, payload)
+        outcome = Outcome(script.client, command, body, response.status_code, payload, None, phase)
         if outcome.acknowledged and isinstance(payload, dict):
             script.applied(command, body, payload)
         return outcome
