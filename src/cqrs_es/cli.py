@@ -20,7 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "updater": ("cqrs_es.updater", "run the read-model updater (tails the SQL event store)"),
     "rebuild-read-model": (
         "cqrs_es.rebuild_read_model",
-        "drop the read model and replay the whole journal into it",
+        "drop the read model and replay the whole journal into it (or only --aggregate chats)",
     ),
     "create-dynamodb-tables": (
         "cqrs_es.create_dynamodb_tables",

@@ -223,11 +223,11 @@ def test_incremental_and_rebuilt_read_models_are_identical_when_fed_the_same_jou
     assert f"{journal_end - 2} applied, 0 duplicates, 2 parked" in report
 
 
-def test_cli_refuses_a_dynamodb_event_store(
+def test_updater_cli_refuses_a_dynamodb_event_store(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    # (`rebuild-read-model` replays a DynamoDB journal per aggregate: see test_replay.py.)
     monkeypatch.setenv("EVENT_STORE_URL", "dynamodb://journal?snapshot_table=snapshot")
     monkeypatch.setenv("READ_MODEL_URL", f"sqlite:///{tmp_path}/read_model.db")
 
-    assert cli(["rebuild-read-model"]) == 2
     assert cli(["updater"]) == 2
