@@ -133,10 +133,11 @@ def render(results: dict[str, Any]) -> str:
         elif "no_answer" in f:
             details.append(
                 f"- Command service, {f['backend']}: killed after {f['killed_after_commands']} "
-                f"commands; {f['no_answer']} got no answer ({f['in_doubt_written']} of them were "
-                f"written, whole; {f['in_doubt_not_written']} not at all), {f['server_errors']} "
-                f"got a 5xx; {f['journal_events']} events and {f['snapshots']} snapshots, all "
-                f"decodable and consistent ({f['journal_problems']} problems)."
+                f"commands; {f['no_answer']} commands got no answer and {f['server_errors']} a "
+                f"5xx; of the posts among them, {f['in_doubt_written']} were written (whole, "
+                f"once) and {f['in_doubt_not_written']} not at all; {f['journal_events']} events "
+                f"and {f['snapshots']} snapshots, all decodable and consistent "
+                f"({f['journal_problems']} problems)."
             )
         elif "command_503" in f:
             details.append(
