@@ -12,8 +12,9 @@ keep-alive connection. Prints:
 
 - commands/s and the latency of POST .../post-message (p50, p99), measured by the clients;
 - projection lag: from the moment a post is accepted (201) to the moment GET
-  /query/v1/messages/{id} finds it, polled every `--lag-poll-ms` by separate threads on every
-  `--lag-sample-every`-th post (sampling keeps the polling from loading the service);
+  /query/v1/messages/{id} finds it (polled every `--lag-poll-ms`). Two probers in a separate
+  process (so that they do not wait for the GIL behind the clients) each post one message every
+  `--lag-probe-ms` to chats of their own and time it: a sample that costs the service little;
 - the in-process rate of the same workload from `bench/event_store.py` (our repository path on
   a SQLite event store, one thread) and the ratio HTTP / in-process.
 
@@ -33,8 +34,8 @@ benchkit.fix_sys_path()
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
+import multiprocessing  # noqa: E402
 import os  # noqa: E402
-import queue  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
@@ -43,6 +44,7 @@ import threading  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Iterator, Sequence  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
+from typing import Any  # noqa: E402
 
 import httpx  # noqa: E402
 
@@ -62,7 +64,9 @@ class Service:
 
 
 @contextlib.contextmanager
-def running_dev(start_timeout: float = 60.0) -> Iterator[Service]:
+def running_dev(
+    start_timeout: float = 60.0, extra_env: dict[str, str] | None = None
+) -> Iterator[Service]:
     """Start `cqrs-es dev` on free ports and a fresh data directory; stop it on exit."""
     data_dir = Path(tempfile.mkdtemp(prefix="bench-http-"))
     log_path = data_dir / "dev.log"
@@ -73,6 +77,7 @@ def running_dev(start_timeout: float = 60.0) -> Iterator[Service]:
         # The defaults (SQLite under --data-dir, tracing off) are what is measured.
         if k not in ("EVENT_STORE_URL", "READ_MODEL_URL") and not k.startswith("OTEL_")
     }
+    env.update(extra_env or {})
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [
@@ -158,12 +163,10 @@ class ClientStats:
 
 @dataclass
 class LagStats:
-    """Projection lag samples (seconds) and the samples never seen within the timeout."""
+    """Projection lag samples (seconds) and the probes never seen within the timeout."""
 
     lags: list[float] = field(default_factory=list)
-    late_starts: int = 0
     timeouts: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def create_chats(service: Service, count: int) -> list[str]:
@@ -185,9 +188,6 @@ def _poster(
     deadline: float,
     measure_from: float,
     stats: ClientStats,
-    samples: queue.Queue[tuple[str, float] | None],
-    sample_every: int,
-    counter: Iterator[int],
 ) -> None:
     with httpx.Client(base_url=service.command_url, timeout=30.0) as client:
         i = 0
@@ -213,37 +213,98 @@ def _poster(
                 stats.error(str(response.status_code))
                 continue
             stats.latencies.append(accepted - started)
-            if next(counter) % sample_every == 0:
-                samples.put((response.json()["messageId"], accepted))
 
 
-def _lag_checker(
+def _lag_prober(
     service: Service,
-    samples: queue.Queue[tuple[str, float] | None],
-    stats: LagStats,
+    chats: Sequence[str],
+    deadline: float,
+    measure_from: float,
+    every: float,
     poll_interval: float,
     timeout: float,
+    stats: LagStats,
+    lock: threading.Lock,
 ) -> None:
-    with httpx.Client(base_url=service.query_url, timeout=10.0) as client:
-        while (item := samples.get()) is not None:
-            message_id, accepted = item
-            # A sample picked up late can only over-state the lag; count them to know.
-            late = time.perf_counter() - accepted > poll_interval
+    """Every `every` seconds: post a message, then poll the query service until it is there."""
+    with (
+        httpx.Client(base_url=service.command_url, timeout=30.0) as commands,
+        httpx.Client(base_url=service.query_url, timeout=10.0) as queries,
+    ):
+        i = 0
+        next_at = time.perf_counter()
+        while (now := time.perf_counter()) < deadline:
+            if now < next_at:
+                time.sleep(next_at - now)
+            next_at += every
+            i += 1
+            response = commands.post(
+                "/command/v1/group-chats/post-message",
+                json={
+                    "groupChatId": chats[i % len(chats)],
+                    "content": "probe",
+                    "executorId": EXECUTOR,
+                },
+            )
+            accepted = time.perf_counter()
+            if response.status_code != 201 or accepted < measure_from:
+                continue
+            message_id = response.json()["messageId"]
             while True:
-                response = client.get(
+                found = queries.get(
                     f"/query/v1/messages/{message_id}", params={"userAccountId": EXECUTOR}
                 )
                 now = time.perf_counter()
-                if response.status_code == 200:
-                    with stats.lock:
+                if found.status_code == 200:
+                    with lock:
                         stats.lags.append(now - accepted)
-                        stats.late_starts += late
                     break
                 if now - accepted > timeout:
-                    with stats.lock:
+                    with lock:
                         stats.timeouts += 1
                     break
                 time.sleep(poll_interval)
+
+
+def _lag_process(
+    service: Service,
+    chats: Sequence[str],
+    deadline: float,
+    measure_from: float,
+    probers: int,
+    every: float,
+    poll_interval: float,
+    timeout: float,
+    results: Any,
+) -> None:
+    """Run `probers` lag probers in this process; put their `LagStats` in `results`.
+
+    A process of its own: among the 16 busy client threads a prober would wait for the GIL
+    between the 201 and its first poll, and over-state the lag.
+    """
+    stats, lock = LagStats(), threading.Lock()
+    threads = [
+        threading.Thread(
+            target=_lag_prober,
+            args=(
+                service,
+                chats[k::probers] or chats,
+                deadline,
+                measure_from,
+                every,
+                poll_interval,
+                timeout,
+                stats,
+                lock,
+            ),
+        )
+        for k in range(probers)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    results.put(stats)
 
 
 @dataclass(frozen=True)
@@ -270,41 +331,49 @@ def run_http_load(
     chats: int = 200,
     duration: float = 20.0,
     warmup: float = 2.0,
-    sample_every: int = 25,
-    lag_checkers: int = 4,
+    lag_probers: int = 2,
+    lag_every: float = 0.1,
     lag_poll: float = 0.002,
     lag_timeout: float = 10.0,
 ) -> HttpResult:
-    """Create the chats, then post from `clients` threads for `warmup` + `duration` seconds."""
-    import itertools
+    """Create the chats, then post from `clients` threads for `warmup` + `duration` seconds.
 
-    chat_ids = create_chats(service, chats)
-    samples: queue.Queue[tuple[str, float] | None] = queue.Queue()
-    lag = LagStats()
-    counter = itertools.count(1)  # next() on it is atomic under the GIL
-    checkers = [
-        threading.Thread(
-            target=_lag_checker, args=(service, samples, lag, lag_poll, lag_timeout), daemon=True
-        )
-        for _ in range(lag_checkers)
-    ]
-    for t in checkers:
-        t.start()
+    Meanwhile, in another process, `lag_probers` probers each post a message every `lag_every`
+    seconds to chats of their own and time how long until the query service has it.
+    """
+    chat_ids = create_chats(service, chats + lag_probers)
+    load_chats, probe_chats = chat_ids[:chats], chat_ids[chats:]
     measure_from = time.perf_counter() + warmup
     deadline = measure_from + duration
+    # fork before any thread of ours starts; the child needs nothing but its arguments.
+    context = multiprocessing.get_context("fork")
+    results: Any = context.Queue()
+    prober = context.Process(
+        target=_lag_process,
+        args=(
+            service,
+            probe_chats,
+            deadline,
+            measure_from,
+            lag_probers,
+            lag_every,
+            lag_poll,
+            lag_timeout,
+            results,
+        ),
+        daemon=True,
+    )
+    prober.start()
     stats = [ClientStats() for _ in range(clients)]
     posters = [
         threading.Thread(
             target=_poster,
             args=(
                 service,
-                chat_ids[c::clients] or chat_ids,
+                load_chats[c::clients] or load_chats,
                 deadline,
                 measure_from,
                 stats[c],
-                samples,
-                sample_every,
-                counter,
             ),
             daemon=True,
         )
@@ -314,10 +383,8 @@ def run_http_load(
         t.start()
     for t in posters:
         t.join()
-    for _ in checkers:
-        samples.put(None)
-    for t in checkers:
-        t.join(lag_timeout + 5)
+    lag: LagStats = results.get(timeout=lag_timeout + 60)
+    prober.join(10)
     latencies = [x for s in stats for x in s.latencies]
     errors: dict[str, int] = {}
     for s in stats:
@@ -347,9 +414,14 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (16)")
     parser.add_argument("--chats", type=int, help="chats to post to (default 200; quick 32)")
     parser.add_argument(
-        "--lag-sample-every", type=int, default=25, help="sample the lag of every n-th post (25)"
+        "--lag-probe-ms", type=float, default=100.0, help="each of 2 lag probers posts every (100)"
     )
     parser.add_argument("--lag-poll-ms", type=float, default=2.0, help="lag poll interval (2)")
+    parser.add_argument(
+        "--updater-poll-ms",
+        type=float,
+        help="the updater's idle poll interval (UPDATER_POLL_INTERVAL_SECONDS; default: its own)",
+    )
     parser.add_argument(
         "--no-in-process", action="store_true", help="skip the in-process reference run"
     )
@@ -372,12 +444,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"# in-process reference (bench/event_store.py workload, SQLite, one thread, "
             f"{aggregates}x{commands} commands): {reference:,.0f} cmd/s"
         )
-    with running_dev() as service:
+    extra_env = {}
+    if args.updater_poll_ms is not None:
+        extra_env["UPDATER_POLL_INTERVAL_SECONDS"] = str(args.updater_poll_ms / 1000)
+    with running_dev(extra_env=extra_env) as service:
         print(
             f"# cqrs-es dev on SQLite ({service.data_dir}); {args.clients} clients post for "
             f"{args.duration:.0f} s after {args.warmup:.1f} s of warm-up over {args.chats} chats;"
-            f" lag sampled on every {args.lag_sample_every}th post, polled every "
-            f"{args.lag_poll_ms:g} ms"
+            f" 2 lag probers post every {args.lag_probe_ms:g} ms and poll every "
+            f"{args.lag_poll_ms:g} ms; updater poll interval "
+            + (
+                f"{args.updater_poll_ms:g} ms"
+                if args.updater_poll_ms is not None
+                else os.environ.get("UPDATER_POLL_INTERVAL_SECONDS", "its default (50 ms)")
+            )
         )
         result = run_http_load(
             service,
@@ -385,7 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             chats=args.chats,
             duration=args.duration,
             warmup=args.warmup,
-            sample_every=args.lag_sample_every,
+            lag_every=args.lag_probe_ms / 1000,
             lag_poll=args.lag_poll_ms / 1000,
         )
     ms = 1000.0
@@ -416,9 +496,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(benchkit.table(rows, ["figure", "value", "target"]))
     print(
-        f"# {result.commands} posts accepted; errors: {result.errors or 'none'}; lag samples: "
-        f"{len(result.lag.lags)} (picked up late: {result.lag.late_starts}, never seen within "
-        f"10 s: {result.lag.timeouts})"
+        f"# {result.commands} posts accepted; errors: {result.errors or 'none'}; lag probes: "
+        f"{len(result.lag.lags)}, never seen within 10 s: {result.lag.timeouts}"
     )
     return 0
 
