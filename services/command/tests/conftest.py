@@ -27,7 +27,7 @@ from telemetry.testing import reset_telemetry  # noqa: E402
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # create_app reads the environment (settings, OTEL_*): keep the machine's out of the tests.
     for name in list(os.environ):
-        if name.startswith("OTEL_") or name in (
+        if name.startswith(("OTEL_", "AUTH_")) or name in (
             "EVENT_STORE_URL",
             "SNAPSHOT_INTERVAL",
             "COMMAND_MAX_RETRIES",

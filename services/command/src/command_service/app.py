@@ -3,8 +3,9 @@
     app = create_app()                    # settings from the environment, store from the URL
     app = create_app(settings, event_store=store)   # tests, or a store the caller owns
 
-The app keeps its objects in `app.state`: `settings`, `event_store` and `command_handler` (the
-`CommandHandler` the GraphQL mutations and other entry points share).
+The app keeps its objects in `app.state`: `settings`, `event_store`, `command_handler` (the
+`CommandHandler` the GraphQL mutations and other entry points share) and `authenticator`
+(`AUTH_MODE`; see `command_service.authentication`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import telemetry
+from auth import AuthError, AuthSettings, AuthUnavailableError
 from chat_domain import DomainError
 from event_store import ConcurrencyError, EventStore, EventStoreUnavailableError, open_event_store
 from fastapi import FastAPI, Request
@@ -22,7 +24,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from command_service.graphql import mount_graphql
+from command_service.authentication import (
+    AuthenticationMiddleware,
+    authenticator_for,
+    protection_for,
+    refusal_renderer,
+)
+from command_service.graphql import GRAPHQL_PATH, mount_graphql
 from command_service.handlers import CommandConflictError, CommandHandler
 from command_service.idempotency import IdempotencyInProgressError, IdempotencyKeyReusedError
 from command_service.middleware import BodySizeLimitMiddleware, UnhandledErrorMiddleware
@@ -33,7 +41,7 @@ from command_service.problems import (
     problem_for,
     validation_error,
 )
-from command_service.routes import group_chats_router, health_router
+from command_service.routes import GROUP_CHATS_PREFIX, group_chats_router, health_router
 from command_service.schemas import ProblemModel
 from command_service.settings import Settings
 
@@ -58,16 +66,21 @@ def open_store(settings: Settings) -> EventStore:
 
 
 def create_app(
-    settings: Settings | None = None, *, event_store: EventStore | None = None
+    settings: Settings | None = None,
+    *,
+    event_store: EventStore | None = None,
+    auth: AuthSettings | None = None,
 ) -> FastAPI:
     """Build the command service: routes, error handling, middleware, telemetry.
 
-    `settings` default to `Settings()` (the environment). The event store is opened here from
-    `settings.event_store_url` and closed when the app shuts down, unless `event_store` is
-    given: then the caller owns it (and closes it). Raises `ValueError` for a malformed
-    `EVENT_STORE_URL` and `EventStoreUnavailableError` when the store cannot be reached.
+    `settings` default to `Settings()` (the environment), `auth` to `AuthSettings.from_env()`
+    (`AUTH_MODE`, …). The event store is opened here from `settings.event_store_url` and
+    closed when the app shuts down, unless `event_store` is given: then the caller owns it
+    (and closes it). Raises `ValueError` for a malformed `EVENT_STORE_URL` or `AUTH_*`
+    setting and `EventStoreUnavailableError` when the store cannot be reached.
     """
     settings = settings or Settings()
+    authenticator = authenticator_for(auth if auth is not None else AuthSettings.from_env())
     telemetry.configure(SERVICE_NAME)
     owns_store = event_store is None
     store = open_store(settings) if event_store is None else event_store
@@ -98,17 +111,25 @@ def create_app(
     app.state.settings = settings
     app.state.event_store = store
     app.state.command_handler = handler
+    app.state.authenticator = authenticator
 
     app.include_router(health_router())
     app.include_router(group_chats_router())
     mount_graphql(app)  # strawberry is imported on the first GraphQL request, not here
     install_problem_handlers(app)
-    _customize_openapi(app)
+    _customize_openapi(app, auth_enabled=authenticator.enabled)
 
-    # Added innermost first: the access log sees every response, 413s and 500s included, and
-    # the catch-all logs while the request id is still bound.
+    # Added innermost first: the access log sees every response, 401s, 413s and 500s included,
+    # and the catch-all logs while the request id is still bound. Authentication comes before
+    # the body limit: the body of a request without a caller is never read.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        AuthenticationMiddleware,
+        authenticator=authenticator,
+        protection=protection_for(commands_prefix=GROUP_CHATS_PREFIX, graphql_path=GRAPHQL_PATH),
+        render=refusal_renderer(GRAPHQL_PATH),
+    )
     app.add_middleware(telemetry.AccessLogMiddleware)
     return telemetry.instrument_fastapi(app)
 
@@ -201,6 +222,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         EventStoreUnavailableError,
         IdempotencyInProgressError,
         IdempotencyKeyReusedError,
+        AuthError,
+        AuthUnavailableError,
     ):
         app.add_exception_handler(exc_class, _on_expected_error)
     app.add_exception_handler(RequestValidationError, _on_request_validation_error)
@@ -210,11 +233,18 @@ def install_problem_handlers(app: FastAPI) -> None:
 # -- OpenAPI -------------------------------------------------------------------------------------
 
 
-def _customize_openapi(app: FastAPI) -> None:
+_AUTH_RESPONSES = {
+    "401": "No acceptable bearer token (`unauthorized`; `AUTH_MODE=jwt`): see `WWW-Authenticate`.",
+    "403": "`executorId` is not the authenticated caller (`forbidden`).",
+}
+
+
+def _customize_openapi(app: FastAPI, *, auth_enabled: bool) -> None:
     """Document the real error responses: the Problem schema, and no FastAPI 422s.
 
     FastAPI adds a 422 `HTTPValidationError` response to every operation with a body that does
     not document a 422 of its own; this API answers malformed input with a 400 problem instead.
+    With authentication on, the commands also document the bearer scheme, 401 and 403.
     """
     generate = app.openapi
 
@@ -233,7 +263,26 @@ def _customize_openapi(app: FastAPI) -> None:
             schemas["Problem"] = ProblemModel.model_json_schema(
                 ref_template="#/components/schemas/{model}"
             )
+            if auth_enabled:
+                _document_bearer_auth(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_bearer_auth(schema: dict[str, Any]) -> None:
+    schema["components"].setdefault("securitySchemes", {})["bearerAuth"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "A JWT whose `sub` is the caller's user account id.",
+    }
+    problem = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, path_item in schema.get("paths", {}).items():
+        if not path.startswith(f"{GROUP_CHATS_PREFIX}/"):
+            continue
+        for operation in path_item.values():
+            operation["security"] = [{"bearerAuth": []}]
+            for status, description in _AUTH_RESPONSES.items():
+                operation["responses"][status] = {"description": description, "content": problem}

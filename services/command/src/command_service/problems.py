@@ -13,7 +13,9 @@ Every error the command side reports has a `status` and a stable machine-readabl
 | `IdempotencyKeyReusedError` (same key, other request) | 422 | `idempotency_key_reused` |
 | other `DomainError`s (broken rules) | 422 | their code, e.g. `not_an_administrator` |
 | request body over the limit | 413 | `payload_too_large` |
-| `EventStoreUnavailableError` | 503 | `service_unavailable` (with `Retry-After`) |
+| `auth.AuthError`: no or a bad bearer token (`AUTH_MODE=jwt`) | 401 | `unauthorized` |
+| `auth.AuthError`: `executorId` is not the caller | 403 | `forbidden` |
+| `EventStoreUnavailableError`, `auth.AuthUnavailableError` | 503 | `service_unavailable` |
 | unknown route / wrong method | 404 / 405 | `not_found` / `method_not_allowed` |
 | anything else | 500 | `internal_error` (generic detail; the exception is logged) |
 
@@ -31,6 +33,7 @@ from dataclasses import field as dataclass_field
 from http import HTTPStatus
 from typing import Final
 
+from auth import AuthError, AuthUnavailableError
 from chat_domain import DomainError, ValidationError
 from event_store import ConcurrencyError, EventStoreUnavailableError
 
@@ -94,7 +97,8 @@ def problem_for(exc: BaseException) -> Problem | None:
     """The problem an expected error stands for, or None for an unexpected one (a 500).
 
     Expected: `DomainError` (with its own status and code), `CommandConflictError` (409),
-    the idempotency errors (409, 422), `EventStoreUnavailableError` (503). A bare
+    the idempotency errors (409, 422), `auth.AuthError` (401, 403),
+    `EventStoreUnavailableError` and `auth.AuthUnavailableError` (503). A bare
     `ConcurrencyError` also maps to 409 `conflict`, for callers that append without the
     handler's retries.
     """
@@ -108,11 +112,20 @@ def problem_for(exc: BaseException) -> Problem | None:
         return Problem(exc.status, exc.code, exc.message)
     if isinstance(exc, ConcurrencyError):
         return Problem(409, CommandConflictError.code, "the group chat was modified concurrently")
+    if isinstance(exc, AuthError):
+        return Problem(exc.status, exc.code, exc.detail, headers=exc.headers)
     if isinstance(exc, EventStoreUnavailableError):
         return Problem(
             503,
             "service_unavailable",
             "the event store is temporarily unavailable; retry later",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    if isinstance(exc, AuthUnavailableError):
+        return Problem(
+            503,
+            "service_unavailable",
+            "the keys to verify tokens cannot be fetched right now; retry later",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     return None

@@ -25,6 +25,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
+from command_service.authentication import authorize_executor
 from command_service.handlers import CommandHandler
 from command_service.idempotency import (
     IDEMPOTENCY_KEY_HEADER,
@@ -112,9 +113,17 @@ IdempotencyKeyHeader = Annotated[
 
 
 def _respond(
-    handler: CommandHandler, command: Command, body: BaseModel, key: str | None
+    request: Request,
+    handler: CommandHandler,
+    command: Command,
+    body: BaseModel,
+    key: str | None,
 ) -> JSONResponse:
-    """Run `command` (idempotently when a key is given) and answer with its response."""
+    """Run `command` (idempotently when a key is given) and answer with its response.
+
+    With authentication on, only the executor itself may run it (401/403 otherwise).
+    """
+    authorize_executor(request.app.state.authenticator, request.scope, command.executor_id)
     idempotency = (
         None
         if key is None
@@ -157,12 +166,13 @@ def group_chats_router() -> APIRouter:
     def create_group_chat(
         body: CreateGroupChatRequest,
         handler: CommandHandlerDep,
+        request: Request,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> JSONResponse:
         command = CreateGroupChat.parse(
             name=body.name, executor_id=body.executor_id, generator=handler.generator
         )
-        return _respond(handler, command, body, idempotency_key)
+        return _respond(request, handler, command, body, idempotency_key)
 
     @router.post(
         "/rename",
@@ -174,12 +184,13 @@ def group_chats_router() -> APIRouter:
     def rename_group_chat(
         body: RenameGroupChatRequest,
         handler: CommandHandlerDep,
+        request: Request,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> JSONResponse:
         command = RenameGroupChat.parse(
             group_chat_id=body.group_chat_id, name=body.name, executor_id=body.executor_id
         )
-        return _respond(handler, command, body, idempotency_key)
+        return _respond(request, handler, command, body, idempotency_key)
 
     @router.post(
         "/delete",
@@ -191,12 +202,13 @@ def group_chats_router() -> APIRouter:
     def delete_group_chat(
         body: DeleteGroupChatRequest,
         handler: CommandHandlerDep,
+        request: Request,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> JSONResponse:
         command = DeleteGroupChat.parse(
             group_chat_id=body.group_chat_id, executor_id=body.executor_id
         )
-        return _respond(handler, command, body, idempotency_key)
+        return _respond(request, handler, command, body, idempotency_key)
 
     @router.post(
         "/add-member",
@@ -208,6 +220,7 @@ def group_chats_router() -> APIRouter:
     def add_member(
         body: AddMemberRequest,
         handler: CommandHandlerDep,
+        request: Request,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> JSONResponse:
         command = AddMember.parse(
@@ -217,7 +230,7 @@ def group_chats_router() -> APIRouter:
             executor_id=body.executor_id,
             generator=handler.generator,
         )
-        return _respond(handler, command, body, idempotency_key)
+        return _respond(request, handler, command, body, idempotency_key)
 
     @router.post(
         "/remove-member",
@@ -229,6 +242,7 @@ def group_chats_router() -> APIRouter:
     def remove_member(
         body: RemoveMemberRequest,
         handler: CommandHandlerDep,
+        request: Request,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> JSONResponse:
         command = RemoveMember.parse(
@@ -236,7 +250,7 @@ def group_chats_router() -> APIRouter:
             user_account_id=body.user_account_id,
             executor_id=body.executor_id,
         )
-        return _respond(handler, command, body, idempotency_key)
+        return _respond(request, handler, command, body, idempotency_key)
 
     @router.post(
         "/post-message",
@@ -249,6 +263,7 @@ def group_chats_router() -> APIRouter:
     def post_message(
         body: PostMessageRequest,
         handler: CommandHandlerDep,
+        request: Request,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> JSONResponse:
         command = PostMessage.parse(
@@ -257,7 +272,7 @@ def group_chats_router() -> APIRouter:
             executor_id=body.executor_id,
             generator=handler.generator,
         )
-        return _respond(handler, command, body, idempotency_key)
+        return _respond(request, handler, command, body, idempotency_key)
 
     @router.post(
         "/edit-message",
@@ -269,6 +284,7 @@ def group_chats_router() -> APIRouter:
     def edit_message(
         body: EditMessageRequest,
         handler: CommandHandlerDep,
+        request: Request,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> JSONResponse:
         command = EditMessage.parse(
@@ -277,7 +293,7 @@ def group_chats_router() -> APIRouter:
             content=body.content,
             executor_id=body.executor_id,
         )
-        return _respond(handler, command, body, idempotency_key)
+        return _respond(request, handler, command, body, idempotency_key)
 
     @router.post(
         "/delete-message",
@@ -289,6 +305,7 @@ def group_chats_router() -> APIRouter:
     def delete_message(
         body: DeleteMessageRequest,
         handler: CommandHandlerDep,
+        request: Request,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> JSONResponse:
         command = DeleteMessage.parse(
@@ -296,6 +313,6 @@ def group_chats_router() -> APIRouter:
             message_id=body.message_id,
             executor_id=body.executor_id,
         )
-        return _respond(handler, command, body, idempotency_key)
+        return _respond(request, handler, command, body, idempotency_key)
 
     return router

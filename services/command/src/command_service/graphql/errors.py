@@ -11,6 +11,9 @@ string, from a closed set: `"400"` invalid input, `"404"` no such group chat, `"
 - `"404"` `group_chat_not_found`;
 - `"409"` `group_chat_already_exists`, or `conflict` (still conflicting after the retries);
 - `"422"` the broken rule of any other `DomainError`, e.g. `not_an_administrator`;
+- with `AUTH_MODE=jwt` only: `"401"` `unauthorized` (a mutation without a bearer token; a bad
+  token is refused with HTTP 401 before GraphQL runs) and `"403"` `forbidden` (`executorId`
+  is not the caller);
 - `"500"` `service_unavailable` when the event store cannot be reached (retry later);
 - `"500"` `internal_error` for anything else (generic message; logged with its traceback).
 

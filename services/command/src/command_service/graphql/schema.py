@@ -17,6 +17,7 @@ GraphQL request.
 
 # No `from __future__ import annotations`: strawberry reads these annotations at runtime.
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -31,6 +32,7 @@ from chat_domain import (
     PostMessage,
     RemoveMember,
     RenameGroupChat,
+    UserAccountId,
 )
 from starlette.concurrency import run_in_threadpool
 from strawberry.extensions import MaxAliasesLimiter
@@ -59,11 +61,20 @@ _IDEMPOTENCY_KEY = (
 )
 
 
+def _anyone(_executor_id: UserAccountId) -> None:
+    """No authentication: every executor is allowed."""
+
+
 @dataclass(frozen=True, slots=True)
 class CommandContext:
-    """What the resolvers get as `info.context`."""
+    """What the resolvers get as `info.context`.
+
+    `authorize(executor_id)` raises `auth.AuthError` (401/403) unless the request's caller may
+    act as that executor (see `command_service.authentication`).
+    """
 
     handler: CommandHandler
+    authorize: Callable[[UserAccountId], None] = _anyone
 
 
 Info = strawberry.Info[CommandContext, None]
@@ -76,6 +87,7 @@ def _camel(name: str) -> str:
 
 async def _execute(info: Info, command: Command, input: object) -> CommandResponse:
     """Run `command` through the handler (idempotently when the input carries a key)."""
+    info.context.authorize(command.executor_id)
     key = getattr(input, "idempotency_key", None)
     idempotency = None
     if key is not None:

@@ -29,6 +29,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionContext, ExecutionResult
 
+from command_service.authentication import executor_check
 from command_service.graphql.errors import ErrorInfo, error_info_for, invalid_request
 from command_service.graphql.schema import CommandContext, create_schema
 
@@ -113,7 +114,11 @@ class CommandGraphQL(GraphQL[CommandContext, None]):
         return decoded
 
     async def get_context(self, request: Any, response: Any) -> CommandContext:
-        return CommandContext(handler=request.app.state.command_handler)
+        state = request.app.state
+        return CommandContext(
+            handler=state.command_handler,
+            authorize=executor_check(state.authenticator, request.scope),
+        )
 
     async def process_result(
         self, request: Request, result: ExecutionResult
