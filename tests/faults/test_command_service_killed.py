@@ -63,7 +63,9 @@ def test_acknowledged_commands_are_stored_once_and_nothing_is_half_written_when_
     refused = [o for o in outcomes if o.status is not None and 400 <= o.status < 500]
     creates = [o for o in acknowledged if o.command == "create"]
     posts = [o for o in acknowledged if o.command == "post-message"]
-    after_restart = [o for o in acknowledged[len(acknowledged) // 2 :] if o.command != "create"]
+    unanswered = [i for i, o in enumerate(outcomes) if o.status is None]
+    outage_start = unanswered[0] if unanswered else seen.get("killed_at", 0)
+    after_restart = [o for o in outcomes[outage_start:] if o.acknowledged]
     sent_contents = {content(o) for o in outcomes if o.command == "post-message"}
     written_in_doubt = sum(1 for o in posts_in_doubt if journal.posted_contents[content(o)] == 1)
     reliability.record(

@@ -24,7 +24,6 @@ pytestmark = pytest.mark.slow
 
 SEED = 20261128
 MAX_EXAMPLES = 30
-STATEFUL_MAX_STEPS = 12
 CHECKS = (
     "not_a_server_error",
     "status_code_conformance",
