@@ -12,12 +12,20 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import telemetry
+from auth import AuthSettings
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from read_model import create_engine_for
 
-from query_service.graphql import mount_graphql
-from query_service.problems import Problem, install_problem_handlers
+from query_service.authentication import (
+    AuthenticationMiddleware,
+    authenticator_for,
+    protection_for,
+    refusal_renderer,
+)
+from query_service.graphql import GRAPHQL_PATH, mount_graphql
+from query_service.middleware import BodySizeLimitMiddleware
+from query_service.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
 from query_service.routers import group_chats, health, members, messages
 from query_service.settings import Settings
 
@@ -36,7 +44,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
     FastAPI documents a 422 `HTTPValidationError` for every operation with parameters; this
     service answers those errors with a 400 problem document instead, which every operation
-    already documents.
+    already documents. With authentication on, the reads document the bearer scheme, 401 and
+    403.
     """
     if app.openapi_schema is not None:
         return app.openapi_schema
@@ -55,13 +64,41 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    if app.state.authenticator.enabled:
+        _document_bearer_auth(document)
     app.openapi_schema = document
     return document
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The query service for `settings` (default: read from the environment)."""
+def _document_bearer_auth(document: dict[str, Any]) -> None:
+    document["components"].setdefault("securitySchemes", {})["bearerAuth"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "A JWT whose `sub` is the caller's user account id (`userAccountId`).",
+    }
+    problem = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    descriptions = {
+        "401": "No acceptable bearer token (`unauthorized`): see `WWW-Authenticate`.",
+        "403": "`userAccountId` is not the authenticated caller (`forbidden`).",
+    }
+    for path, path_item in document.get("paths", {}).items():
+        if "healthcheck" in path:
+            continue
+        for operation in path_item.values():
+            operation["security"] = [{"bearerAuth": []}]
+            for status, description in descriptions.items():
+                operation["responses"][status] = {"description": description, "content": problem}
+
+
+def create_app(settings: Settings | None = None, *, auth: AuthSettings | None = None) -> FastAPI:
+    """The query service for `settings` (default: read from the environment).
+
+    `auth` defaults to `AuthSettings.from_env()` (`AUTH_MODE`, …; see
+    `query_service.authentication`).
+    """
     settings = settings or Settings()
+    authenticator = authenticator_for(auth if auth is not None else AuthSettings.from_env())
     telemetry.configure("query-service")
     engine = create_engine_for(settings.read_model_url)
 
@@ -87,7 +124,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.authenticator = authenticator
     install_problem_handlers(app)
+    # Added innermost first. Authentication comes before the body limit, so the body of a
+    # request without a caller is never read; the access log sees every response.
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        AuthenticationMiddleware,
+        authenticator=authenticator,
+        protection=protection_for(GRAPHQL_PATH),
+        render=refusal_renderer(GRAPHQL_PATH),
+    )
     app.add_middleware(telemetry.AccessLogMiddleware)
     telemetry.instrument_fastapi(app)
     app.include_router(health.create_router())

@@ -13,6 +13,7 @@ from chat_domain.ids import GroupChatId, MessageId, UserAccountId
 from fastapi import Depends, Path, Query, Request
 from sqlalchemy import Engine
 
+from query_service.authentication import authorize_caller
 from query_service.problems import ProblemError
 from query_service.settings import Settings
 
@@ -41,6 +42,7 @@ def get_settings(request: Request) -> Settings:
 
 
 def caller(
+    request: Request,
     user_account_id: Annotated[
         str,
         Query(
@@ -50,8 +52,13 @@ def caller(
         ),
     ],
 ) -> UserAccountId:
-    """The caller's user account (`userAccountId`, required)."""
-    return _parse(UserAccountId, user_account_id, "userAccountId")
+    """The caller's user account (`userAccountId`, required).
+
+    With authentication on, it must be the authenticated caller (401/403 otherwise).
+    """
+    parsed = _parse(UserAccountId, user_account_id, "userAccountId")
+    authorize_caller(request.app.state.authenticator, request.scope, parsed)
+    return parsed
 
 
 def group_chat_id(

@@ -2,7 +2,8 @@
 
 Every error response has `type`, `title`, `status`, `detail` and `code`, a stable
 machine-readable string (`validation_error`, `group_chat_not_found`, `member_not_found`,
-`message_not_found`, `not_found`, `method_not_allowed`, `service_unavailable`, `internal_error`).
+`message_not_found`, `not_found`, `method_not_allowed`, `service_unavailable`, `internal_error`;
+with `AUTH_MODE=jwt` also `unauthorized` (401) and `forbidden` (403)).
 `type` is `about:blank` (the status says what kind of problem it is; `code` says which one), so
 `title` is the HTTP status phrase. A `validation_error` about exactly one input field also names it
 in `field` (an extension member, omitted otherwise), as the command service does.
@@ -14,6 +15,7 @@ import logging
 from http import HTTPStatus
 from typing import Any, Final
 
+from auth import AuthError, AuthUnavailableError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -148,6 +150,21 @@ async def _on_unavailable(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _on_auth_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AuthError)
+    return problem_response(exc.status, exc.code, exc.detail, headers=dict(exc.headers) or None)
+
+
+async def _on_auth_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    _log.warning("token keys unavailable: %s", exc)
+    return problem_response(
+        503,
+        "service_unavailable",
+        "the keys to verify tokens cannot be fetched right now; retry later",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
     _log.error("unexpected error", exc_info=exc)
     return problem_response(500, "internal_error", "an unexpected error occurred")
@@ -159,6 +176,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(ReadModelUnavailableError, _on_unavailable)
+    app.add_exception_handler(AuthError, _on_auth_error)
+    app.add_exception_handler(AuthUnavailableError, _on_auth_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)
 
 
@@ -166,6 +185,9 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries for the error `statuses` an operation can return."""
     descriptions = {
         400: "Invalid input (`validation_error`); `detail` names the field.",
+        401: "No acceptable bearer token (`unauthorized`; `AUTH_MODE=jwt`): see "
+        "`WWW-Authenticate`.",
+        403: "`userAccountId` is not the authenticated caller (`forbidden`).",
         404: "Not found, or not visible to the caller.",
         503: "The read model's database is unavailable (`service_unavailable`); retry later.",
     }

@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 class Settings(BaseSettings):
     """Environment variables (case-insensitive): `READ_MODEL_URL`, `PORT`, `PAGE_SIZE_DEFAULT`,
-    `PAGE_SIZE_MAX`."""
+    `PAGE_SIZE_MAX`, `MAX_BODY_BYTES`."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
@@ -23,6 +23,9 @@ class Settings(BaseSettings):
         default=50, ge=1, description="messages per page when `limit` is absent"
     )
     page_size_max: int = Field(default=200, ge=1, description="largest accepted `limit`")
+    max_body_bytes: int = Field(
+        default=65536, ge=1, description="largest accepted request body (GraphQL); larger: 413"
+    )
 
     @model_validator(mode="after")
     def _default_fits_max(self) -> Self:

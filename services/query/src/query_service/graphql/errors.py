@@ -9,6 +9,9 @@ their REST counterparts:
   `extensions.field` names the argument);
 - `"404"` `group_chat_not_found`, `member_not_found` or `message_not_found`: a single-object read
   of something that does not exist or that the caller may not see;
+- with `AUTH_MODE=jwt` only: `"401"` `unauthorized` (a field read without a bearer token; a
+  bad token is refused with HTTP 401 before GraphQL runs) and `"403"` `forbidden`
+  (`userAccountId` is not the caller);
 - `"500"` `service_unavailable` when the read model cannot be reached (retry later);
 - `"500"` `internal_error` for anything else (generic message; logged with its traceback).
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from auth import AuthError, AuthUnavailableError
 from chat_domain.errors import ValidationError
 from read_model import ReadModelUnavailableError
 
@@ -59,6 +63,14 @@ def error_info_for(exc: BaseException) -> ErrorInfo:
         return ErrorInfo(code, exc.code, exc.detail, exc.field)
     if isinstance(exc, ValidationError):
         return ErrorInfo("400", str(exc.code), exc.message, exc.field)
+    if isinstance(exc, AuthError):
+        return ErrorInfo(str(exc.status), exc.code, exc.detail)
+    if isinstance(exc, AuthUnavailableError):
+        return ErrorInfo(
+            "500",
+            "service_unavailable",
+            "the keys to verify tokens cannot be fetched right now; retry later",
+        )
     if isinstance(exc, ReadModelUnavailableError):
         return ErrorInfo(
             "500",

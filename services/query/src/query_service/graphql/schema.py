@@ -47,12 +47,21 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 
+def _anyone(_caller: str) -> None:
+    """No authentication: every caller is who it says it is."""
+
+
 @dataclass(frozen=True, slots=True)
 class QueryContext:
-    """What the resolvers get as `info.context`."""
+    """What the resolvers get as `info.context`.
+
+    `authorize(caller)` raises `auth.AuthError` (401/403) unless the request's authenticated
+    caller is `caller` (a no-op with authentication off; see `query_service.authentication`).
+    """
 
     engine: Engine
     settings: Settings
+    authorize: Callable[[str], None] = _anyone
 
 
 Info = strawberry.Info[QueryContext, None]
@@ -140,6 +149,7 @@ class Query:
     ) -> GroupChatOutput:
         chat = str(GroupChatId.parse(group_chat_id, field="groupChatId"))
         caller = str(UserAccountId.parse(user_account_id, field="userAccountId"))
+        info.context.authorize(caller)
         view = await _read(queries.get_group_chat, info.context.engine, chat, caller)
         if view is None:
             raise group_chat_not_found(chat)
@@ -152,6 +162,7 @@ class Query:
         user_account_id: Annotated[str, strawberry.argument(description=_CALLER)],
     ) -> list[GroupChatOutput]:
         caller = str(UserAccountId.parse(user_account_id, field="userAccountId"))
+        info.context.authorize(caller)
         views = await _read(queries.get_group_chats, info.context.engine, caller)
         return [GroupChatOutput.of(view) for view in views]
 
@@ -164,6 +175,7 @@ class Query:
     ) -> MemberOutput:
         chat = str(GroupChatId.parse(group_chat_id, field="groupChatId"))
         caller = str(UserAccountId.parse(user_account_id, field="userAccountId"))
+        info.context.authorize(caller)
         view = await _read(queries.get_member, info.context.engine, chat, caller, caller)
         if view is None:
             # The caller is not a current member: the chat is not visible to it either.
@@ -184,6 +196,7 @@ class Query:
     ) -> list[MemberOutput]:
         chat = str(GroupChatId.parse(group_chat_id, field="groupChatId"))
         caller = str(UserAccountId.parse(user_account_id, field="userAccountId"))
+        info.context.authorize(caller)
         views = await _read(queries.get_members, info.context.engine, chat, caller)
         return [MemberOutput.of(view) for view in views or ()]
 
@@ -196,6 +209,7 @@ class Query:
     ) -> MessageOutput:
         message = str(MessageId.parse(message_id, field="messageId"))
         caller = str(UserAccountId.parse(user_account_id, field="userAccountId"))
+        info.context.authorize(caller)
         view = await _read(queries.get_message, info.context.engine, message, caller)
         if view is None:
             raise ProblemError.not_found(
@@ -215,6 +229,7 @@ class Query:
     ) -> list[MessageOutput]:
         chat = str(GroupChatId.parse(group_chat_id, field="groupChatId"))
         caller = str(UserAccountId.parse(user_account_id, field="userAccountId"))
+        info.context.authorize(caller)
         page = await _read(
             queries.get_messages,
             info.context.engine,

@@ -29,6 +29,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionContext, ExecutionResult
 
+from query_service.authentication import caller_check
 from query_service.graphql.errors import ErrorInfo, error_info_for, invalid_request
 from query_service.graphql.schema import QueryContext, create_schema
 
@@ -113,7 +114,12 @@ class QueryGraphQL(GraphQL[QueryContext, None]):
         return decoded
 
     async def get_context(self, request: Any, response: Any) -> QueryContext:
-        return QueryContext(engine=request.app.state.engine, settings=request.app.state.settings)
+        state = request.app.state
+        return QueryContext(
+            engine=state.engine,
+            settings=state.settings,
+            authorize=caller_check(state.authenticator, request.scope),
+        )
 
     async def process_result(
         self, request: Request, result: ExecutionResult
