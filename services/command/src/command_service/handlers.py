@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -292,7 +294,12 @@ class CommandHandler:
     recorded with the event for `idempotency_ttl_seconds`.
 
     Thread-safe: it holds no per-command state, so one instance serves every request.
+    Commands on the same chat within one process take turns (a striped lock), so that
+    concurrent requests to a busy chat queue up instead of losing the append race over and
+    over; retries then only settle races between processes (several servers or Lambdas).
     """
+
+    LOCK_STRIPES = 256
 
     def __init__(
         self,
@@ -319,6 +326,12 @@ class CommandHandler:
         self._clock = clock
         self._backoff = backoff
         self._sleep = sleep
+        self._locks = tuple(threading.Lock() for _ in range(self.LOCK_STRIPES))
+
+    def _lock_for(self, aggregate_id: str) -> threading.Lock:
+        # Stripes keep memory bounded whatever the number of chats; two chats sharing a
+        # stripe only wait for each other, which is harmless.
+        return self._locks[zlib.crc32(aggregate_id.encode()) % self.LOCK_STRIPES]
 
     def handle(self, command: Command) -> CommandResult:
         """Run `command`; return what it appended.
@@ -375,6 +388,8 @@ class CommandHandler:
         ) as span:
             if record is not None:
                 span.set_attribute("command.idempotent", True)
+            lock = self._lock_for(aggregate_id)
+            lock.acquire()
             try:
                 while True:
                     try:
@@ -410,6 +425,7 @@ class CommandHandler:
             except DomainError as exc:
                 refused = exc
             finally:
+                lock.release()
                 span.set_attribute("command.conflict_retries", retries)
             if refused is not None:
                 span.set_attribute("command.error_code", str(refused.code))
