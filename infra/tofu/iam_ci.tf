@@ -114,9 +114,14 @@ data "aws_iam_policy_document" "codebuild" {
   }
 
   statement {
-    sid       = "ExpandSamTransform"
-    actions   = ["cloudformation:CreateChangeSet"]
-    resources = ["arn:${local.partition}:cloudformation:${local.region}:aws:transform/Serverless-2016-10-31"]
+    sid     = "ExpandSamTransform"
+    actions = ["cloudformation:CreateChangeSet"]
+    # The SAM template declares both transforms (LanguageExtensions resolves its optional JWT
+    # authorizer's conditions before SAM runs).
+    resources = [
+      "arn:${local.partition}:cloudformation:${local.region}:aws:transform/Serverless-2016-10-31",
+      "arn:${local.partition}:cloudformation:${local.region}:aws:transform/LanguageExtensions",
+    ]
   }
 
   statement {
