@@ -85,3 +85,52 @@ def test_returns_413_to_a_graphql_request_over_the_body_limit(make_client: Any) 
 
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
+
+
+# -- GraphQL documents -----------------------------------------------------------------------------
+
+
+def graphql_errors(client: TestClient, body: Any) -> tuple[int, list[dict[str, Any]]]:
+    response = client.post("/command/graphql", json=body)
+    return response.status_code, response.json().get("errors", [])
+
+
+def test_refuses_a_document_deeper_than_the_limit_with_code_400(client: TestClient) -> None:
+    deep = "query { healthCheck " + "{ value " * 9 + "}" * 9 + " }"
+
+    status, [error, *_] = graphql_errors(client, {"query": deep})
+
+    assert status == 200
+    assert error["extensions"]["code"] == "400"
+    assert "depth" in error["message"]
+
+
+def test_refuses_a_document_over_the_token_limit_before_running_it(client: TestClient) -> None:
+    huge = "query { healthCheck { value " + "__typename " * 1000 + "} }"
+
+    status, [error] = graphql_errors(client, {"query": huge})
+
+    assert status == 200
+    assert error["extensions"] == {"code": "400", "reason": "validation_error"}
+    assert "1000 tokens" in error["message"]
+
+
+def test_answers_the_standard_introspection_query_when_clients_load_the_schema(
+    client: TestClient,
+) -> None:
+    from graphql import get_introspection_query
+
+    response = client.post("/command/graphql", json={"query": get_introspection_query()})
+
+    assert response.status_code == 200
+    assert "errors" not in response.json()
+    assert response.json()["data"]["__schema"]["mutationType"]["name"] == "Mutation"
+
+
+def test_refuses_a_batch_of_operations_with_http_400(client: TestClient) -> None:
+    batch = [{"query": "{ __typename }"}] * 2
+
+    status, [error] = graphql_errors(client, batch)
+
+    assert status == 400
+    assert error["extensions"]["code"] == "400"

@@ -35,16 +35,22 @@ from chat_domain import (
     UserAccountId,
 )
 from starlette.concurrency import run_in_threadpool
-from strawberry.extensions import MaxAliasesLimiter
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 
 from command_service.handlers import CommandHandler
 from command_service.idempotency import CommandResponse, IdempotencyKey, parse_client_key
 
-__all__ = ["MAX_ALIASES", "CommandContext", "create_schema"]
+__all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_TOKENS", "CommandContext", "create_schema"]
 
 MAX_ALIASES = 20
 """Most aliases one document may use: each aliased mutation is one more command to run."""
+MAX_DEPTH = 8
+"""Deepest selection a document may have (introspection excluded; graphql-core bounds it).
+Every operation of this schema is two levels deep: the limit only refuses abuse."""
+MAX_TOKENS = 1000
+"""Most lexical tokens a document may have, checked while parsing: a huge document is refused
+before it costs more (the standard introspection query has about 160)."""
 
 _GROUP_CHAT_ID = "Group chat id: `GroupChat-<ULID>` or the bare ULID."
 _EXECUTOR_ID = "The user account running the command: `UserAccount-<ULID>` or the bare ULID."
@@ -292,5 +298,9 @@ def create_schema(schema_class: type[strawberry.Schema] = strawberry.Schema) -> 
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(auto_camel_case=True),
-        extensions=[partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES)],
+        extensions=[
+            partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
+            partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
+            partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
+        ],
     )

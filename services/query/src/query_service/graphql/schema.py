@@ -24,7 +24,7 @@ import strawberry
 from chat_domain.ids import GroupChatId, MessageId, UserAccountId
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
-from strawberry.extensions import MaxAliasesLimiter
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 
 from query_service import traced_queries as queries
@@ -33,10 +33,16 @@ from query_service.routers.group_chats import group_chat_not_found
 from query_service.schemas import format_timestamp
 from query_service.settings import Settings
 
-__all__ = ["MAX_ALIASES", "QueryContext", "create_schema"]
+__all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_TOKENS", "QueryContext", "create_schema"]
 
 MAX_ALIASES = 20
 """Most aliases one document may use: each aliased field is one more database query."""
+MAX_DEPTH = 8
+"""Deepest selection a document may have (introspection excluded; graphql-core bounds it).
+Every operation of this schema is two levels deep: the limit only refuses abuse."""
+MAX_TOKENS = 1000
+"""Most lexical tokens a document may have, checked while parsing: a huge document is refused
+before it costs more (the standard introspection query has about 160)."""
 
 _GROUP_CHAT_ID = "Group chat id: `GroupChat-<ULID>` or the bare ULID."
 _CALLER = "The caller: `UserAccount-<ULID>` or the bare ULID."
@@ -245,5 +251,9 @@ def create_schema(schema_class: type[strawberry.Schema] = strawberry.Schema) -> 
     return schema_class(
         query=Query,
         config=StrawberryConfig(auto_camel_case=True),
-        extensions=[partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES)],
+        extensions=[
+            partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
+            partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
+            partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
+        ],
     )
