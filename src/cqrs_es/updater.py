@@ -23,7 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--poll-interval",
         type=float,
-        help="seconds to wait when idle (default: UPDATER_POLL_INTERVAL_SECONDS or 0.05)",
+        help="seconds to wait when idle (default: UPDATER_POLL_INTERVAL_SECONDS or 0.01)",
     )
 
 

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
         description="events read and applied per transaction",
     )
     poll_interval_seconds: float = Field(
-        default=0.05,
+        default=0.01,
         gt=0,
         le=60,
         validation_alias="UPDATER_POLL_INTERVAL_SECONDS",
