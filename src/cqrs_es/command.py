@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cqrs_es import server_limits
+
 GRACEFUL_SHUTDOWN_SECONDS = 10
 """How long in-flight requests may take to finish after SIGTERM (below `cqrs-es dev`'s wait)."""
 
@@ -20,6 +22,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--port", type=int, default=None, help="TCP port (default: $PORT, else 3001)"
     )
+    server_limits.add_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,5 +49,6 @@ def run(args: argparse.Namespace) -> int:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        **server_limits.uvicorn_options(args),
     )
     return 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cqrs_es import server_limits
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the options of `cqrs-es query`."""
@@ -17,6 +19,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--port", type=int, default=None, help="port to listen on (default: $PORT, else 3002)"
     )
+    server_limits.add_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,6 +38,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     port = args.port if args.port is not None else settings.port
     uvicorn.run(
-        app, host=args.host, port=port, log_config=None, access_log=False, proxy_headers=True
+        app,
+        host=args.host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        **server_limits.uvicorn_options(args),
     )
     return 0

@@ -33,6 +33,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             "COMMAND_MAX_RETRIES",
             "MAX_BODY_BYTES",
             "PORT",
+            "BODY_TIMEOUT_SECONDS",
             "IDEMPOTENCY_TTL_SECONDS",
             "MAX_MEMBERS_PER_GROUP_CHAT",
             "MAX_MESSAGES_PER_GROUP_CHAT",

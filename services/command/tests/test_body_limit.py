@@ -164,3 +164,43 @@ def test_does_not_answer_when_the_client_disconnects_while_sending() -> None:
     sent, received = run_middleware(messages, [], limit=100)
 
     assert (sent, received) == ([], [])
+
+
+def test_returns_408_without_calling_the_app_when_the_body_stops_arriving() -> None:
+    called: list[bool] = []
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        called.append(True)
+
+    async def main() -> None:
+        stalled = asyncio.Event()  # never set: the client sent one chunk, then nothing
+        first = [{"type": "http.request", "body": b"{", "more_body": True}]
+
+        async def receive() -> dict[str, Any]:
+            if first:
+                return first.pop()
+            await stalled.wait()
+            return {"type": "http.disconnect"}  # pragma: no cover - never reached
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        middleware = BodySizeLimitMiddleware(app, max_body_bytes=100, body_timeout_seconds=0.05)
+        scope = {"type": "http", "method": "POST", "path": "/", "headers": []}
+        await middleware(scope, receive, send)
+
+    asyncio.run(main())
+
+    assert called == []
+    assert sent[0]["status"] == 408
+    assert (b"connection", b"close") in sent[0]["headers"]
+    assert json.loads(sent[1]["body"])["code"] == "request_timeout"
+
+
+def test_reads_the_body_time_limit_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from command_service.settings import Settings
+
+    monkeypatch.setenv("BODY_TIMEOUT_SECONDS", "2.5")
+
+    assert Settings().body_timeout_seconds == 2.5

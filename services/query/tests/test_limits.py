@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 from fastapi.testclient import TestClient
 from graphql import get_introspection_query
+from query_service.middleware import BodySizeLimitMiddleware
 from read_model.testing import ReadModelSeeder
 
 
@@ -62,3 +65,33 @@ def test_refuses_a_batch_of_operations_with_http_400(client: TestClient) -> None
 
     assert status == 400
     assert body["errors"][0]["extensions"]["code"] == "400"
+
+
+def test_returns_408_without_calling_the_app_when_a_body_stops_arriving() -> None:
+    called: list[bool] = []
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        called.append(True)
+
+    async def main() -> None:
+        stalled = asyncio.Event()  # never set: the client went quiet mid-body
+        first = [{"type": "http.request", "body": b"{", "more_body": True}]
+
+        async def receive() -> dict[str, Any]:
+            if first:
+                return first.pop()
+            await stalled.wait()
+            return {"type": "http.disconnect"}  # pragma: no cover - never reached
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        middleware = BodySizeLimitMiddleware(app, max_body_bytes=100, body_timeout_seconds=0.05)
+        await middleware({"type": "http", "path": "/query/graphql", "headers": []}, receive, send)
+
+    asyncio.run(main())
+
+    assert called == []
+    assert sent[0]["status"] == 408
+    assert json.loads(sent[1]["body"])["code"] == "request_timeout"

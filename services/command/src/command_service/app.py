@@ -123,7 +123,11 @@ def create_app(
     # and the catch-all logs while the request id is still bound. Authentication comes before
     # the body limit: the body of a request without a caller is never read.
     app.add_middleware(UnhandledErrorMiddleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout_seconds=settings.body_timeout_seconds,
+    )
     app.add_middleware(
         AuthenticationMiddleware,
         authenticator=authenticator,

@@ -1,12 +1,19 @@
-"""Pure ASGI middleware of the command service: body size limit and the last-resort 500."""
+"""Pure ASGI middleware of the command service: body size and time limits, the last-resort 500."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from command_service.problems import PROBLEM_MEDIA_TYPE, Problem, internal_error, payload_too_large
+from command_service.problems import (
+    PROBLEM_MEDIA_TYPE,
+    Problem,
+    internal_error,
+    payload_too_large,
+    request_timeout,
+)
 
 __all__ = ["BodySizeLimitMiddleware", "UnhandledErrorMiddleware", "send_problem"]
 
@@ -44,20 +51,28 @@ def _content_length(scope: Scope) -> int | None:
 
 
 class BodySizeLimitMiddleware:
-    """Answers 413 `payload_too_large` to a request whose body exceeds `max_body_bytes`.
+    """Answers 413 `payload_too_large` to a request whose body exceeds `max_body_bytes`, and
+    408 `request_timeout` to one whose body takes longer than `body_timeout_seconds` to arrive.
 
     A declared `Content-Length` over the limit is refused before any byte is read. Otherwise the
     body is read (counting the bytes actually received, so that a chunked body or a lying
     `Content-Length` cannot get past the limit) and handed to the application in one piece only
     when it fits. Buffering costs nothing extra here: the limit is small and the application
-    reads whole JSON bodies anyway.
+    reads whole JSON bodies anyway. The time limit covers the whole body, so a client trickling
+    a byte at a time cannot hold a connection (and a slot of the server's concurrency limit)
+    for long.
     """
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, body_timeout_seconds: float = 10.0
+    ) -> None:
         if max_body_bytes < 1:
             raise ValueError("max_body_bytes must be >= 1")
+        if body_timeout_seconds <= 0:
+            raise ValueError("body_timeout_seconds must be > 0")
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_seconds = body_timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,8 +86,14 @@ class BodySizeLimitMiddleware:
 
         chunks: list[bytes] = []
         size = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.body_timeout_seconds
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0))
+            except TimeoutError:
+                await send_problem(send, request_timeout(self.body_timeout_seconds), close=True)
+                return
             if message["type"] != "http.request":  # http.disconnect: nobody to answer
                 return
             chunk = bytes(message.get("body", b""))

@@ -13,6 +13,7 @@ Every error the command side reports has a `status` and a stable machine-readabl
 | `IdempotencyKeyReusedError` (same key, other request) | 422 | `idempotency_key_reused` |
 | other `DomainError`s (broken rules) | 422 | their code, e.g. `not_an_administrator` |
 | request body over the limit | 413 | `payload_too_large` |
+| request body slower than the limit | 408 | `request_timeout` |
 | `auth.AuthError`: no or a bad bearer token (`AUTH_MODE=jwt`) | 401 | `unauthorized` |
 | `auth.AuthError`: `executorId` is not the caller | 403 | `forbidden` |
 | `EventStoreUnavailableError`, `auth.AuthUnavailableError` | 503 | `service_unavailable` |
@@ -47,6 +48,7 @@ __all__ = [
     "internal_error",
     "payload_too_large",
     "problem_for",
+    "request_timeout",
     "validation_error",
 ]
 
@@ -139,6 +141,13 @@ def internal_error() -> Problem:
 def validation_error(detail: str, field: str | None = None) -> Problem:
     """A 400 `validation_error`; `detail` starts with the offending field's name."""
     return Problem(400, "validation_error", detail, field=field)
+
+
+def request_timeout(seconds: float) -> Problem:
+    """The 408 problem for a request body that did not arrive within `seconds`."""
+    return Problem(
+        408, "request_timeout", f"the request body did not arrive within {seconds:g} seconds"
+    )
 
 
 def payload_too_large(limit: int) -> Problem:

@@ -11,7 +11,7 @@ from command_service.idempotency import DEFAULT_IDEMPOTENCY_TTL_SECONDS
 
 class Settings(BaseSettings):
     """Environment variables (case-insensitive): `EVENT_STORE_URL`, `SNAPSHOT_INTERVAL`,
-    `COMMAND_MAX_RETRIES`, `MAX_BODY_BYTES`, `IDEMPOTENCY_TTL_SECONDS`,
+    `COMMAND_MAX_RETRIES`, `MAX_BODY_BYTES`, `BODY_TIMEOUT_SECONDS`, `IDEMPOTENCY_TTL_SECONDS`,
     `MAX_MEMBERS_PER_GROUP_CHAT`, `MAX_MESSAGES_PER_GROUP_CHAT`, `PORT`.
 
     Build it once in the composition root (`create_app()` does when given none) and pass it on;
@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(
         default=65536, ge=1, description="largest accepted request body; larger ones get 413"
+    )
+    body_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="longest a request body may take to arrive; slower ones get 408",
     )
     idempotency_ttl_seconds: int = Field(
         default=DEFAULT_IDEMPOTENCY_TTL_SECONDS,

@@ -128,7 +128,11 @@ def create_app(settings: Settings | None = None, *, auth: AuthSettings | None = 
     install_problem_handlers(app)
     # Added innermost first. Authentication comes before the body limit, so the body of a
     # request without a caller is never read; the access log sees every response.
-    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout_seconds=settings.body_timeout_seconds,
+    )
     app.add_middleware(
         AuthenticationMiddleware,
         authenticator=authenticator,

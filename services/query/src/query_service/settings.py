@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 class Settings(BaseSettings):
     """Environment variables (case-insensitive): `READ_MODEL_URL`, `PORT`, `PAGE_SIZE_DEFAULT`,
-    `PAGE_SIZE_MAX`, `MAX_BODY_BYTES`."""
+    `PAGE_SIZE_MAX`, `MAX_BODY_BYTES`, `BODY_TIMEOUT_SECONDS`."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     page_size_max: int = Field(default=200, ge=1, description="largest accepted `limit`")
     max_body_bytes: int = Field(
         default=65536, ge=1, description="largest accepted request body (GraphQL); larger: 413"
+    )
+    body_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="longest a request body may take to arrive; slower: 408"
     )
 
     @model_validator(mode="after")
