@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import requests
 import telemetry
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -92,3 +95,97 @@ def test_the_xray_endpoint_is_accepted_without_network_access_when_configured() 
 
     assert handle.tracing_enabled
     assert handle.settings.signing_region == REGION
+
+
+def _botocore_authorization(
+    url: str, headers: dict[str, str], body: bytes, credentials: ReadOnlyCredentials, date: str
+) -> str:
+    """botocore's Authorization header for the request, signed at ``date``."""
+    request = AWSRequest(method="POST", url=url, data=body, headers=dict(headers))
+    request.headers["X-Amz-Date"] = date
+    if credentials.token:
+        request.headers["X-Amz-Security-Token"] = credentials.token
+    request.context["timestamp"] = date
+    signer = SigV4Auth(credentials, "xray", REGION)
+    canonical = signer.canonical_request(request)
+    signature = signer.signature(signer.string_to_sign(request, canonical), request)
+    scope = f"{date[:8]}/{REGION}/xray/aws4_request"
+    signed = signer.signed_headers(signer.headers_to_sign(request))
+    return (
+        f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{scope}, "
+        f"SignedHeaders={signed}, Signature={signature}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "headers", "body", "token"),
+    [
+        (
+            "https://xray.ap-northeast-1.amazonaws.com/v1/traces",
+            {"Content-Type": "application/x-protobuf"},
+            b"\x0a\x03abc",
+            SESSION_TOKEN,
+        ),
+        (
+            "http://127.0.0.1:4318/v1/traces?b=2&a=x%20y&a=1",
+            {"content-type": "application/x-protobuf", "Content-Encoding": "gzip"},
+            b"",
+            None,
+        ),
+        (
+            "https://example.com:443/a path/~x",
+            {"Content-Type": "  text/plain;   charset=utf-8 "},
+            "é".encode(),
+            SESSION_TOKEN,
+        ),
+    ],
+)
+def test_signature_matches_botocores_when_signing_a_request(
+    url: str, headers: dict[str, str], body: bytes, token: str | None
+) -> None:
+    from datetime import UTC, datetime
+
+    from telemetry._sigv4 import AwsCredentials, sigv4_headers
+
+    now = datetime(2026, 3, 12, 19, 3, 58, tzinfo=UTC)
+    ours = sigv4_headers(
+        "POST",
+        url,
+        headers,
+        body,
+        AwsCredentials(ACCESS_KEY, SECRET_KEY, token),
+        REGION,
+        "xray",
+        now,
+    )
+
+    theirs = _botocore_authorization(
+        url, headers, body, ReadOnlyCredentials(ACCESS_KEY, SECRET_KEY, token), "20260312T190358Z"
+    )
+    assert ours["Authorization"] == theirs
+    assert ours["X-Amz-Date"] == "20260312T190358Z"
+    assert ours.get("X-Amz-Security-Token") == token
+
+
+def test_credentials_come_from_botocores_chain_when_the_environment_has_none(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from telemetry._sigv4 import AwsSigV4Auth
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    shared = tmp_path / "credentials"
+    shared.write_text(
+        f"[default]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n"
+    )
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(shared))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    request = requests.Request(
+        "POST", "https://xray.ap-northeast-1.amazonaws.com/v1/traces", data=b"x"
+    ).prepare()
+
+    AwsSigV4Auth(REGION)(request)
+
+    assert request.headers["Authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/")
+    assert "X-Amz-Security-Token" not in request.headers
