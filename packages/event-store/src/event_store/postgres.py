@@ -16,15 +16,29 @@ are gap-free and appear in order. PostgreSQL makes a commit visible before it re
 transaction's locks, so the next lock holder always sees the previous append. The price is that
 appends (not reads) are serialized across the database; the critical section is a few short
 statements, and the snapshot is serialized before the lock is taken.
+
+Round trips
+-----------
+A command loads, then appends, and every round trip to the server is latency in both, so each
+takes one. `load` is a single statement returning the snapshot row and the events after it.
+`append` is a single call of the server-side function `event_store_append` (created by schema
+migration 3): it takes the lock, checks the idempotency key and the version, inserts the
+events, the snapshot and the idempotency record, and returns the outcome; the connection being
+in autocommit mode, the call is its own transaction and the commit needs no extra round trip.
+Inside the function, which is VOLATILE, each statement takes a fresh snapshot under READ
+COMMITTED, so the reasoning above holds statement for statement. Connections are not checked
+with a query before use either (see `PostgresEventStore._getconn`). PostgreSQL's own prepared
+statements kick in after a few calls on a connection (psycopg's `prepare_threshold`).
 """
 
 from __future__ import annotations
 
+import select
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -49,6 +63,8 @@ from event_store._types import (
     validate_append,
     validate_idempotency,
 )
+
+_T = TypeVar("_T")
 
 # Advisory lock keys share one namespace per database with every other user of advisory locks
 # (the read model uses 0x5EAD30DE1); these are this module's own.
@@ -100,11 +116,104 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "CREATE INDEX idempotency_keys_expires_at ON idempotency_keys (expires_at)",
     ),
+    (
+        # The whole append in one server-side call (see `append`): one round trip, and in
+        # autocommit mode the call is its own transaction, so the commit rides along. VOLATILE
+        # (the default) matters: under READ COMMITTED a volatile function takes a fresh snapshot
+        # for each statement, so the statements after the lock see the previous append. Outcomes
+        # are returned, not raised, so that a lost race does not log an ERROR on the server.
+        f"""
+        CREATE OR REPLACE FUNCTION event_store_append(
+            p_aggregate_id     TEXT,
+            p_expected_version BIGINT,
+            p_event_ids        TEXT[],
+            p_event_types      TEXT[],
+            p_payloads         BYTEA[],
+            p_metadata         JSONB[],
+            p_occurred_at_ms   BIGINT[],
+            p_snapshot         BYTEA,
+            p_key              TEXT,
+            p_fingerprint      TEXT,
+            p_response         BYTEA,
+            p_expires_at       BIGINT,
+            p_now              DOUBLE PRECISION,
+            OUT outcome        TEXT,
+            OUT version        BIGINT
+        ) LANGUAGE plpgsql VOLATILE AS $$
+        DECLARE
+            last_position BIGINT;
+        BEGIN
+            PERFORM pg_advisory_xact_lock({APPEND_LOCK_KEY});
+            -- Under the lock: the key check and its insert cannot interleave with another append.
+            IF p_key IS NOT NULL AND EXISTS (
+                SELECT 1 FROM idempotency_keys WHERE key = p_key AND expires_at > p_now
+            ) THEN
+                outcome := 'duplicate_key';
+                RETURN;
+            END IF;
+            SELECT coalesce(max(seq_nr), 0) INTO version
+                FROM events WHERE aggregate_id = p_aggregate_id;
+            IF version <> p_expected_version THEN
+                outcome := 'conflict';
+                RETURN;
+            END IF;
+            SELECT coalesce(max(position), 0) INTO last_position FROM events;
+            INSERT INTO events (position, aggregate_id, seq_nr, event_id, event_type, payload,
+                                metadata, occurred_at_ms)
+                SELECT last_position + e.n, p_aggregate_id, p_expected_version + e.n,
+                       e.event_id, e.event_type, e.payload, e.metadata, e.occurred_at_ms
+                FROM unnest(p_event_ids, p_event_types, p_payloads, p_metadata,
+                            p_occurred_at_ms) WITH ORDINALITY
+                     AS e(event_id, event_type, payload, metadata, occurred_at_ms, n)
+                ORDER BY e.n;
+            version := p_expected_version + cardinality(p_event_ids);
+            IF p_snapshot IS NOT NULL THEN
+                INSERT INTO snapshots (aggregate_id, seq_nr, payload)
+                    VALUES (p_aggregate_id, version, p_snapshot)
+                    ON CONFLICT (aggregate_id) DO UPDATE
+                    SET seq_nr = excluded.seq_nr, payload = excluded.payload;
+            END IF;
+            IF p_key IS NOT NULL THEN
+                -- Replaces an expired record under the same key (an unexpired one was refused).
+                INSERT INTO idempotency_keys (key, fingerprint, response, expires_at)
+                    VALUES (p_key, p_fingerprint, p_response, p_expires_at)
+                    ON CONFLICT (key) DO UPDATE
+                    SET fingerprint = excluded.fingerprint, response = excluded.response,
+                        expires_at = excluded.expires_at;
+            END IF;
+            outcome := 'appended';
+        END
+        $$
+        """,
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 _EVENT_COLUMNS = (
     "position, aggregate_id, seq_nr, event_id, event_type, payload, metadata, occurred_at_ms"
+)
+
+# Explicit types: the parameters may be None or empty, and the function's types must match.
+_APPEND = (
+    "SELECT outcome, version FROM event_store_append(%s, %s::bigint, %s::text[], %s::text[],"
+    " %s::bytea[], %s::jsonb[], %s::bigint[], %s::bytea, %s::text, %s::text, %s::bytea,"
+    " %s::bigint, %s::float8)"
+)
+
+# The snapshot and the events after it in one statement (one round trip, one consistent view):
+# the snapshot row, told apart by its NULL position, sorts first since every event after it has
+# a greater seq_nr.
+_LOAD = (
+    "WITH snapshot AS (SELECT seq_nr, payload FROM snapshots WHERE aggregate_id = %(id)s)"
+    " SELECT NULL::bigint, seq_nr, NULL, NULL, payload, NULL::jsonb, NULL::bigint FROM snapshot"
+    " UNION ALL"
+    " SELECT position, seq_nr, event_id, event_type, payload, metadata, occurred_at_ms FROM events"
+    " WHERE aggregate_id = %(id)s AND seq_nr > coalesce((SELECT seq_nr FROM snapshot), 0)"
+    " ORDER BY 2"
+)
+_LOAD_WITHOUT_SNAPSHOT = (
+    "SELECT position, seq_nr, event_id, event_type, payload, metadata, occurred_at_ms FROM events"
+    " WHERE aggregate_id = %(id)s ORDER BY seq_nr"
 )
 
 
@@ -114,11 +223,14 @@ class PostgresEventStore:
     The schema is created or migrated on construction (`ensure_schema`), idempotently and safely
     from several processes at once. Connection problems (server down, restarting, pool exhausted
     for `timeout` seconds, the append lock not granted within `lock_timeout`) raise
-    `EventStoreUnavailableError`, which callers may retry or answer with 503. The pool checks each
-    connection before lending it, so the store recovers by itself after a server restart.
+    `EventStoreUnavailableError`, which callers may retry or answer with 503. Connections that a
+    server restart has closed are spotted before use (without a round trip) and replaced, so the
+    store recovers by itself; a read whose connection breaks in use is run once more on another.
 
-    An `EventStoreUnavailableError` raised while committing leaves the outcome unknown (the commit
-    may have happened); callers that retry must load again and decide from the current state.
+    An append is never repeated by the store: once the call has been sent, a broken connection
+    leaves the outcome unknown (the commit may have happened before the answer was lost), so an
+    `EventStoreUnavailableError` from `append` means "maybe"; callers that retry must load again
+    and decide from the current state (or find their idempotency record).
     """
 
     def __init__(
@@ -150,9 +262,8 @@ class PostgresEventStore:
             timeout=timeout,
             kwargs={"autocommit": True, **connect_timeout},
             configure=self._configure,
-            # Run a trivial query before lending a connection: connections broken by a server
-            # restart are discarded and replaced instead of failing the caller's first query.
-            check=ConnectionPool.check_connection,
+            # No `check`: a query before each use would cost a round trip per call. `_getconn`
+            # spots connections a server restart has closed without one.
             name="event-store",
         )
         self._pool.open()
@@ -175,14 +286,52 @@ class PostgresEventStore:
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
         try:
-            with self._pool.connection() as conn:
-                yield conn
+            conn = self._getconn()
+            try:
+                with conn:  # as the pool's own `connection()`: roll back on error
+                    yield conn
+            finally:
+                self._pool.putconn(conn)  # a broken connection is discarded and replaced
         except PoolClosed as exc:
             raise EventStoreError("the event store is closed") from exc
         except psycopg.OperationalError as exc:
             # Server unreachable or restarting, pool timeout, lock timeout, admin shutdown,
             # serialization failure: all transient.
             raise EventStoreUnavailableError(f"PostgreSQL event store unavailable: {exc}") from exc
+
+    def _getconn(self) -> psycopg.Connection[Any]:
+        """A pooled connection, skipping those the server has closed while they sat idle.
+
+        Instead of a query before each use (a round trip per call, what
+        `ConnectionPool.check_connection` does), look at the socket: an idle connection in
+        autocommit mode is sent nothing unless the server is closing it (a restart's FATAL
+        message, a crash's end of file). Stale ones are discarded until a live or new one comes;
+        after `max_size + 1` in a row the next one is lent unchecked (a connection whose socket
+        is readable for another reason would otherwise be refused forever).
+        """
+        for _ in range(self._pool.max_size + 1):
+            conn = self._pool.getconn()
+            if not _closed_by_server(conn):
+                return conn
+            conn.close()
+            self._pool.putconn(conn)
+        return self._pool.getconn()
+
+    def _read(self, query: Callable[[psycopg.Connection[Any]], _T]) -> _T:
+        """Run `query`; again on another connection if the connection broke under the first.
+
+        A read has no effect, so repeating it is always safe. This covers a connection that
+        broke after `_getconn` looked at it (the server went down in between) or that looked
+        idle but was not; a second failure is the caller's `EventStoreUnavailableError`.
+        """
+        with self._connection() as conn:
+            try:
+                return query(conn)
+            except psycopg.OperationalError:
+                if not conn.closed:  # a server-side error (lock timeout, …), not a lost link
+                    raise
+        with self._connection() as conn:
+            return query(conn)
 
     # -- schema ------------------------------------------------------------------------------
 
@@ -246,77 +395,50 @@ class PostgresEventStore:
             and snapshot_due(expected_version, new_version, self.snapshot_interval)
             else None
         )
-        with self._connection() as conn, conn.transaction():
-            # Separate statements on purpose: in READ COMMITTED each statement takes a fresh
-            # snapshot, so only statements *after* the lock is granted see the previous append.
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK_KEY,))
-            row = conn.execute(
-                "SELECT (SELECT coalesce(max(seq_nr), 0) FROM events WHERE aggregate_id = %s),"
-                " (SELECT coalesce(max(position), 0) FROM events)",
-                (aggregate_id,),
-            ).fetchone()
-            assert row is not None
-            current, last_position = int(row[0]), int(row[1])
-            # Under the append lock, so the check and the insert below cannot interleave with
-            # another append's (the primary key would still refuse a duplicate).
-            if idempotency is not None:
-                _check_idempotency_key(conn, idempotency.key)
-            if current != expected_version:
-                raise ConcurrencyError(aggregate_id, expected_version, current)
-            rows = [
-                (
-                    last_position + offset,
-                    aggregate_id,
-                    expected_version + offset,
-                    event.event_id,
-                    event.event_type,
-                    bytes(event.payload),
-                    Jsonb(dict(event.metadata)),
-                    event.occurred_at_ms,
-                )
-                for offset, event in enumerate(events, start=1)
-            ]
+        params = (
+            aggregate_id,
+            expected_version,
+            [event.event_id for event in events],
+            [event.event_type for event in events],
+            [bytes(event.payload) for event in events],
+            [Jsonb(dict(event.metadata)) for event in events],
+            [event.occurred_at_ms for event in events],
+            None if snapshot_payload is None else bytes(snapshot_payload),
+            None if idempotency is None else idempotency.key,
+            None if idempotency is None else idempotency.fingerprint,
+            None if idempotency is None else bytes(idempotency.response),
+            None if idempotency is None else idempotency.expires_at,
+            time.time(),
+        )
+        # One round trip: the connection is in autocommit mode, so this statement is a
+        # transaction of its own, committed before the answer comes back. Not retried on a
+        # broken connection: the commit may have happened (see the class docstring).
+        with self._connection() as conn:
             try:
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        f"INSERT INTO events ({_EVENT_COLUMNS})"
-                        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                        rows,
-                    )
+                row = conn.execute(_APPEND, params).fetchone()
             except psycopg.errors.UniqueViolation as exc:
                 raise _unique_violation(exc, aggregate_id, expected_version) from exc
-            if snapshot_payload is not None:
-                conn.execute(
-                    "INSERT INTO snapshots (aggregate_id, seq_nr, payload) VALUES (%s, %s, %s)"
-                    " ON CONFLICT (aggregate_id) DO UPDATE"
-                    " SET seq_nr = excluded.seq_nr, payload = excluded.payload",
-                    (aggregate_id, new_version, bytes(snapshot_payload)),
-                )
-            if idempotency is not None:
-                # Replaces an expired record under the same key (an unexpired one was refused).
-                conn.execute(
-                    "INSERT INTO idempotency_keys (key, fingerprint, response, expires_at)"
-                    " VALUES (%s, %s, %s, %s) ON CONFLICT (key) DO UPDATE"
-                    " SET fingerprint = excluded.fingerprint, response = excluded.response,"
-                    " expires_at = excluded.expires_at",
-                    (
-                        idempotency.key,
-                        idempotency.fingerprint,
-                        bytes(idempotency.response),
-                        idempotency.expires_at,
-                    ),
-                )
+        assert row is not None
+        outcome, version = row
+        if outcome == "duplicate_key":
+            assert idempotency is not None
+            raise DuplicateIdempotencyKeyError(idempotency.key)
+        if outcome == "conflict":
+            raise ConcurrencyError(aggregate_id, expected_version, int(version))
+        if outcome != "appended":  # only a function this code does not know could say so
+            raise EventStoreError(f"aggregate {aggregate_id!r}: unexpected outcome {outcome!r}")
         if idempotency is not None and self._purge.due():
             self._purge_quietly()
         return new_version
 
     def get_idempotency(self, key: str) -> IdempotencyRecord | None:
         """The unexpired record under `key`, or None; see `EventStore.get_idempotency`."""
-        with self._connection() as conn:
-            row = conn.execute(
+        row = self._read(
+            lambda conn: conn.execute(
                 "SELECT fingerprint, response, expires_at FROM idempotency_keys WHERE key = %s",
                 (key,),
             ).fetchone()
+        )
         if row is None:
             return None
         record = IdempotencyRecord(key, row[0], bytes(row[1]), int(row[2]))
@@ -345,38 +467,43 @@ class PostgresEventStore:
 
     def load(self, aggregate_id: str, *, use_snapshot: bool = True) -> LoadedStream:
         """The latest snapshot (unless `use_snapshot` is false) and the events after it."""
-        # No transaction needed: the journal is append-only, so the events after the snapshot we
-        # read are the same whichever later snapshot is written meanwhile.
-        with self._connection() as conn:
-            row = (
-                conn.execute(
-                    "SELECT seq_nr, payload FROM snapshots WHERE aggregate_id = %s",
-                    (aggregate_id,),
-                ).fetchone()
-                if use_snapshot
-                else None
+
+        def query(conn: psycopg.Connection[Any]) -> list[Any]:
+            statement = _LOAD if use_snapshot else _LOAD_WITHOUT_SNAPSHOT
+            return conn.execute(statement, {"id": aggregate_id}).fetchall()
+
+        rows = self._read(query)
+        latest = None
+        if rows and rows[0][0] is None:
+            latest = Snapshot(aggregate_id, int(rows[0][1]), bytes(rows[0][4]))
+            rows = rows[1:]
+        events = [
+            StoredEvent(
+                aggregate_id=aggregate_id,
+                seq_nr=seq_nr,
+                event_id=event_id,
+                event_type=event_type,
+                payload=bytes(payload),
+                occurred_at_ms=occurred_at_ms,
+                metadata=metadata,
+                position=position,
             )
-            latest = None if row is None else Snapshot(aggregate_id, int(row[0]), bytes(row[1]))
-            after = 0 if latest is None else latest.seq_nr
-            rows = conn.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events"
-                " WHERE aggregate_id = %s AND seq_nr > %s ORDER BY seq_nr",
-                (aggregate_id, after),
-            ).fetchall()
-        events = [_stored_event(r) for r in rows]
-        version = events[-1].seq_nr if events else after
+            for position, seq_nr, event_id, event_type, payload, metadata, occurred_at_ms in rows
+        ]
+        version = events[-1].seq_nr if events else 0 if latest is None else latest.seq_nr
         return LoadedStream(aggregate_id, latest, events, version)
 
     def read_all(self, after_position: int = 0, limit: int = 1000) -> Sequence[StoredEvent]:
         """Events with position > `after_position`, in position order, at most `limit`."""
         if limit < 1:
             raise ValueError("limit must be >= 1")
-        with self._connection() as conn:
-            rows = conn.execute(
+        rows = self._read(
+            lambda conn: conn.execute(
                 f"SELECT {_EVENT_COLUMNS} FROM events WHERE position > %s"
                 " ORDER BY position LIMIT %s",
                 (after_position, limit),
             ).fetchall()
+        )
         return [_stored_event(r) for r in rows]
 
     def close(self) -> None:
@@ -395,10 +522,20 @@ class PostgresEventStore:
         self.close()
 
 
-def _check_idempotency_key(conn: psycopg.Connection[Any], key: str) -> None:
-    row = conn.execute("SELECT expires_at FROM idempotency_keys WHERE key = %s", (key,)).fetchone()
-    if row is not None and int(row[0]) > time.time():
-        raise DuplicateIdempotencyKeyError(key)
+def _closed_by_server(conn: psycopg.Connection[Any]) -> bool:
+    """Whether an idle connection is known to be dead, found out without a round trip.
+
+    Anything to read on the socket of an idle connection means the server is closing it: the
+    FATAL message of a shutdown or a terminated backend, or the end of file of a crash.
+    """
+    if conn.closed:
+        return True
+    fd = conn.fileno()
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([fd], [], [], 0)[0])  # Windows has no poll()
 
 
 def _unique_violation(
