@@ -306,13 +306,18 @@ class HoldingStore(DelegatingStore):
         )
 
 
-def race(client: TestClient, command: str, body: dict[str, Any], parties: int) -> list[Any]:
-    responses: list[Any] = [None] * parties
+def race(clients: list[TestClient], command: str, body: dict[str, Any]) -> list[Any]:
+    """Send the same keyed request through each client at once; return the responses.
+
+    One client per request, each on an app of its own: as two processes (or two Lambda
+    environments) would, since one process lets commands on a chat take turns.
+    """
+    responses: list[Any] = [None] * len(clients)
 
     def send(n: int) -> None:
-        responses[n] = keyed(client, command, body)
+        responses[n] = keyed(clients[n], command, body)
 
-    threads = [threading.Thread(target=send, args=(n,)) for n in range(parties)]
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(len(clients))]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -325,11 +330,10 @@ def test_appends_one_message_and_answers_both_alike_when_two_posts_race_with_one
 ) -> None:
     chat_id = create_chat(client_on(store))
     holding = HoldingStore(store, parties=2)
-    client = client_on(holding)
     body = {"groupChatId": chat_id, "content": "once", "executorId": ALICE}
 
-    with client:
-        responses = race(client, "post-message", body, parties=2)
+    with client_on(holding) as first, client_on(holding) as second:
+        responses = race([first, second], "post-message", body)
 
     assert [r.status_code for r in responses] == [201, 201]
     assert responses[0].json() == responses[1].json()
@@ -342,10 +346,9 @@ def test_creates_one_chat_and_answers_both_alike_when_two_creates_race_with_one_
 ) -> None:
     # Two creates append to two different new chats: only the key can stop the second.
     holding = HoldingStore(store, parties=2)
-    client = client_on(holding)
 
-    with client:
-        responses = race(client, "create", {"name": "once", "executorId": ALICE}, parties=2)
+    with client_on(holding) as first, client_on(holding) as second:
+        responses = race([first, second], "create", {"name": "once", "executorId": ALICE})
 
     assert [r.status_code for r in responses] == [201, 201]
     assert responses[0].json() == responses[1].json()
