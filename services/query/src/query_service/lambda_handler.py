@@ -19,6 +19,7 @@ the environment may be frozen (and its exporter thread with it) right after.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -38,6 +39,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         if _adapter is None:
             _adapter = _build()
+            # Everything built so far (modules, the app) lives as long as the environment: out
+            # of the collector's sight, a later invocation does not pay for a full collection
+            # that scans it all (~50 ms, measured on the second invocation).
+            gc.freeze()
         return _adapter(strip_stage(event), context)
     finally:
         telemetry.flush(timeout_millis=FLUSH_TIMEOUT_MILLIS)
