@@ -93,7 +93,7 @@ def _canonical_query(query: str) -> str:
 def sigv4_headers(
     method: str,
     url: str,
-    headers: Mapping[str, str],
+    headers: Mapping[str, str | bytes],
     body: bytes,
     credentials: AwsCredentials,
     region: str,
@@ -112,7 +112,9 @@ def sigv4_headers(
     if credentials.token:
         added["X-Amz-Security-Token"] = credentials.token
 
-    lowered = {k.lower(): v for k, v in headers.items()}
+    lowered = {
+        k.lower(): v.decode("latin-1") if isinstance(v, bytes) else v for k, v in headers.items()
+    }
     to_sign = {name: lowered[name] for name in _SIGNED_HEADERS if name in lowered}
     to_sign["host"] = _host(url)
     to_sign.update((k.lower(), v) for k, v in added.items())
@@ -184,6 +186,8 @@ class AwsSigV4Auth(requests.auth.AuthBase):
         body = request.body or b""
         if isinstance(body, str):
             body = body.encode("utf-8")
+        if not isinstance(body, bytes):  # a streamed body: its hash cannot be known up front
+            raise TypeError("SigV4 signing needs the whole request body as bytes")
         request.headers.update(
             sigv4_headers(
                 request.method or "POST",
