@@ -134,3 +134,18 @@ def test_refuses_a_batch_of_operations_with_http_400(client: TestClient) -> None
 
     assert status == 400
     assert error["extensions"]["code"] == "400"
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["{A{}}", "{ healthCheck { } }", "{ ...Missing }", "query { healthCheck { ...F } }"],
+    ids=["empty-selection-unknown-field", "empty-selection", "unknown-fragment", "unknown-spread"],
+)
+def test_refuses_a_document_the_depth_limit_cannot_measure_with_code_400(
+    client: TestClient, query: str
+) -> None:
+    status, errors = graphql_errors(client, {"query": query})
+
+    assert status == 200
+    assert errors
+    assert {e["extensions"]["code"] for e in errors} == {"400"}

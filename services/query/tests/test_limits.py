@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from graphql import get_introspection_query
 from query_service.middleware import BodySizeLimitMiddleware
@@ -95,3 +96,15 @@ def test_returns_408_without_calling_the_app_when_a_body_stops_arriving() -> Non
     assert called == []
     assert sent[0]["status"] == 408
     assert json.loads(sent[1]["body"])["code"] == "request_timeout"
+
+
+@pytest.mark.parametrize(
+    "query", ["{A{}}", "{ ...Missing }", '{ getGroupChats(userAccountId: "x") { } }']
+)
+def test_refuses_a_document_the_depth_limit_cannot_measure_with_code_400(
+    client: TestClient, query: str
+) -> None:
+    status, body = graphql(client, {"query": query})
+
+    assert status == 200
+    assert {e["extensions"]["code"] for e in body["errors"]} == {"400"}

@@ -34,14 +34,23 @@ from chat_domain import (
     RenameGroupChat,
     UserAccountId,
 )
+from graphql import GraphQLError, ValidationContext, ValidationRule
 from starlette.concurrency import run_in_threadpool
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, MaxTokensLimiter
+from strawberry.extensions.query_depth_limiter import create_validator
 from strawberry.schema.config import StrawberryConfig
 
 from command_service.handlers import CommandHandler
 from command_service.idempotency import CommandResponse, IdempotencyKey, parse_client_key
 
-__all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_TOKENS", "CommandContext", "create_schema"]
+__all__ = [
+    "MAX_ALIASES",
+    "MAX_DEPTH",
+    "MAX_TOKENS",
+    "CommandContext",
+    "DepthLimiter",
+    "create_schema",
+]
 
 MAX_ALIASES = 20
 """Most aliases one document may use: each aliased mutation is one more command to run."""
@@ -292,6 +301,33 @@ class Mutation:
         return _group_chat(await _execute(info, command, input))
 
 
+class DepthLimiter(AddValidationRules):
+    """strawberry's `QueryDepthLimiter` rule, failing closed on documents it cannot measure.
+
+    Its depth walk raises on some malformed documents (an empty selection set such as `{a{}}`,
+    a spread of an unknown fragment), which would be a 500; such a document is refused with a
+    `"400"` instead, like any other invalid one.
+    """
+
+    def __init__(self, max_depth: int) -> None:
+        measure = create_validator(max_depth, None)
+
+        class Rule(ValidationRule):
+            def __init__(self, context: ValidationContext) -> None:
+                super().__init__(context)
+                try:
+                    measure(context)  # reports a too-deep operation on `context` itself
+                except (KeyError, ValueError, RecursionError):
+                    self.report_error(
+                        GraphQLError(
+                            "the document's depth cannot be determined: it has an empty "
+                            "selection set or spreads an unknown fragment"
+                        )
+                    )
+
+        super().__init__([Rule])
+
+
 def create_schema(schema_class: type[strawberry.Schema] = strawberry.Schema) -> strawberry.Schema:
     """The write schema. `schema_class` lets the view plug in its error logging."""
     return schema_class(
@@ -300,7 +336,7 @@ def create_schema(schema_class: type[strawberry.Schema] = strawberry.Schema) -> 
         config=StrawberryConfig(auto_camel_case=True),
         extensions=[
             partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
-            partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
+            partial(DepthLimiter, max_depth=MAX_DEPTH),
             partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
         ],
     )

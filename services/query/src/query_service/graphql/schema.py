@@ -22,9 +22,11 @@ from typing import Annotated, ParamSpec, TypeVar
 
 import strawberry
 from chat_domain.ids import GroupChatId, MessageId, UserAccountId
+from graphql import GraphQLError, ValidationContext, ValidationRule
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, MaxTokensLimiter
+from strawberry.extensions.query_depth_limiter import create_validator
 from strawberry.schema.config import StrawberryConfig
 
 from query_service import traced_queries as queries
@@ -33,7 +35,14 @@ from query_service.routers.group_chats import group_chat_not_found
 from query_service.schemas import format_timestamp
 from query_service.settings import Settings
 
-__all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_TOKENS", "QueryContext", "create_schema"]
+__all__ = [
+    "MAX_ALIASES",
+    "MAX_DEPTH",
+    "MAX_TOKENS",
+    "DepthLimiter",
+    "QueryContext",
+    "create_schema",
+]
 
 MAX_ALIASES = 20
 """Most aliases one document may use: each aliased field is one more database query."""
@@ -246,6 +255,33 @@ class Query:
         return [] if page is None else [MessageOutput.of(view) for view in page.items]
 
 
+class DepthLimiter(AddValidationRules):
+    """strawberry's `QueryDepthLimiter` rule, failing closed on documents it cannot measure.
+
+    Its depth walk raises on some malformed documents (an empty selection set such as `{a{}}`,
+    a spread of an unknown fragment), which would be a 500; such a document is refused with a
+    `"400"` instead, like any other invalid one.
+    """
+
+    def __init__(self, max_depth: int) -> None:
+        measure = create_validator(max_depth, None)
+
+        class Rule(ValidationRule):
+            def __init__(self, context: ValidationContext) -> None:
+                super().__init__(context)
+                try:
+                    measure(context)  # reports a too-deep operation on `context` itself
+                except (KeyError, ValueError, RecursionError):
+                    self.report_error(
+                        GraphQLError(
+                            "the document's depth cannot be determined: it has an empty "
+                            "selection set or spreads an unknown fragment"
+                        )
+                    )
+
+        super().__init__([Rule])
+
+
 def create_schema(schema_class: type[strawberry.Schema] = strawberry.Schema) -> strawberry.Schema:
     """The read schema. `schema_class` lets the view plug in its error logging."""
     return schema_class(
@@ -253,7 +289,7 @@ def create_schema(schema_class: type[strawberry.Schema] = strawberry.Schema) -> 
         config=StrawberryConfig(auto_camel_case=True),
         extensions=[
             partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
-            partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
+            partial(DepthLimiter, max_depth=MAX_DEPTH),
             partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
         ],
     )
