@@ -35,7 +35,9 @@ def _by_name(spans: list[ReceivedSpan], name: str) -> list[ReceivedSpan]:
 def test_records_load_and_append_spans_under_the_command_span_when_a_command_is_handled(
     receiver: OtlpReceiver,
 ) -> None:
-    with TestClient(create_app(Settings(event_store_url="memory://"))) as client:
+    # No aggregate cache: the rename loads the chat instead of deciding on the cached state.
+    settings = Settings(event_store_url="memory://", aggregate_cache_size=0)
+    with TestClient(create_app(settings)) as client:
         chat_id = create_chat(client)
         renamed = post(client, "rename", {"groupChatId": chat_id, "name": "y", "executorId": ALICE})
     telemetry.flush()

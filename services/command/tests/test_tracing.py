@@ -41,6 +41,7 @@ def test_records_a_span_per_command_and_stores_its_trace_context_in_the_event_me
         "aggregate.id": chat_id,
         "aggregate.seq_nr": 2,
         "command.conflict_retries": 0,
+        "command.cached_state": True,  # the state the creation left behind
     }
     assert failed.attributes["command.error_code"] == "name_unchanged"
     assert failed.status_code != 2  # a refused command is not a server error (2 = ERROR)

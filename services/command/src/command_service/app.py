@@ -89,6 +89,7 @@ def create_app(
         max_retries=settings.command_max_retries,
         limits=settings.limits,
         idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
+        aggregate_cache_size=settings.aggregate_cache_size,
     )
 
     @asynccontextmanager

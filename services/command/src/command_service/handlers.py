@@ -3,7 +3,7 @@
 Framework-free on purpose: the REST app, the GraphQL mutations and the Lambda handler all run
 commands through the same `CommandHandler`.
 
-    handler = CommandHandler(store, max_retries=3)
+    handler = CommandHandler(store, max_retries=3, aggregate_cache_size=1024)
     command = PostMessage.parse(group_chat_id=..., content=..., executor_id=...)  # 400s
     result = handler.handle(command)  # DomainError (404/409/422), CommandConflictError (409),
                                       # EventStoreUnavailableError (503)
@@ -51,6 +51,7 @@ from event_store import (
 )
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from command_service.aggregate_cache import DEFAULT_AGGREGATE_CACHE_SIZE, AggregateCache
 from command_service.idempotency import (
     DEFAULT_IDEMPOTENCY_TTL_SECONDS,
     CommandResponse,
@@ -280,6 +281,10 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class _StaleCachedStateError(Exception):
+    """The command failed on a cached state that may be stale: run it again on a fresh load."""
+
+
 class CommandHandler:
     """Runs commands against the event store: load → decide → append with the expected version.
 
@@ -297,6 +302,15 @@ class CommandHandler:
     Commands on the same chat within one process take turns (a striped lock), so that
     concurrent requests to a busy chat queue up instead of losing the append race over and
     over; retries then only settle races between processes (several servers or Lambdas).
+
+    With `aggregate_cache_size` > 0 the handler keeps the state each command leaves behind for
+    that many chats (`command_service.aggregate_cache`) and skips the load when the next
+    command on a chat finds it there. Correct with several processes writing: the append
+    carries the cached version as its expected version, so when another process wrote in
+    between it fails, the entry is dropped and the command runs again on a fresh load, right
+    away and without using up one of the `max_retries` (a stale cache is not contention). A
+    command refused on a cached state is likewise decided again on a fresh load before it is
+    refused. The idempotency key is still looked up before every decision.
     """
 
     LOCK_STRIPES = 256
@@ -312,11 +326,14 @@ class CommandHandler:
         sleep: Callable[[float], None] = time.sleep,
         limits: Limits | None = None,
         idempotency_ttl_seconds: int = DEFAULT_IDEMPOTENCY_TTL_SECONDS,
+        aggregate_cache_size: int = DEFAULT_AGGREGATE_CACHE_SIZE,
     ) -> None:
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
         if idempotency_ttl_seconds < 1:
             raise ValueError("idempotency_ttl_seconds must be >= 1")
+        if aggregate_cache_size < 0:
+            raise ValueError("aggregate_cache_size must be >= 0")
         self.repository = GroupChatRepository(store)
         self.max_retries = max_retries
         self.limits = limits if limits is not None else Limits()
@@ -327,6 +344,12 @@ class CommandHandler:
         self._backoff = backoff
         self._sleep = sleep
         self._locks = tuple(threading.Lock() for _ in range(self.LOCK_STRIPES))
+        self._cache = AggregateCache(aggregate_cache_size) if aggregate_cache_size > 0 else None
+
+    @property
+    def cache(self) -> AggregateCache | None:
+        """The states kept between commands, or None when caching is off (size 0)."""
+        return self._cache
 
     def _lock_for(self, aggregate_id: str) -> threading.Lock:
         # Stripes keep memory bounded whatever the number of chats; two chats sharing a
@@ -402,8 +425,13 @@ class CommandHandler:
                             if found is not None:
                                 span.set_attribute("command.idempotency_replayed", True)
                                 return found
-                        result = self._attempt(command, record)
+                        result = self._attempt(command, record, span)
                         break
+                    except _StaleCachedStateError:
+                        # The entry is gone (taken by the attempt): this time the chat is
+                        # loaded, so this happens at most once per command.
+                        span.set_attribute("command.stale_cache", True)
+                        continue
                     except (ConcurrencyError, DuplicateIdempotencyKeyError):
                         if retries >= self.max_retries:
                             raise
@@ -433,27 +461,62 @@ class CommandHandler:
             raise refused
         return result
 
-    def _attempt(self, command: Command, record: IdempotencyRecord | None) -> CommandResult:
-        loaded = self.repository.load(command.group_chat_id)
-        events = decide(
-            loaded.state,
-            command,
-            event_id=EventId.generate(self.generator),
-            occurred_at=self._clock(),
-            limits=self.limits,
-        )
-        state = loaded.state
+    def _attempt(
+        self, command: Command, record: IdempotencyRecord | None, span: Span
+    ) -> CommandResult:
+        """One load (or cached state) → decide → append; `_StaleCachedStateError`: go again.
+
+        Runs under the chat's lock, so no other command of this handler touches the chat's
+        cache entry meanwhile. The entry is taken out for the attempt and only a state the
+        store confirmed goes back: loaded, or after a successful append.
+        """
+        chat_id = command.group_chat_id
+        cached = None if self._cache is None else self._cache.take(chat_id)
+        span.set_attribute("command.cached_state", cached is not None)
+        current: GroupChat | None
+        if cached is not None:
+            current, expected_version = cached, cached.version
+        else:
+            loaded = self.repository.load(chat_id)
+            current, expected_version = loaded.state, loaded.version
+        try:
+            events = decide(
+                current,
+                command,
+                event_id=EventId.generate(self.generator),
+                occurred_at=self._clock(),
+                limits=self.limits,
+            )
+        except DomainError as exc:
+            if cached is not None:
+                # Another process may have made the command valid (added the executor as a
+                # member, …): only the current state may refuse it.
+                raise _StaleCachedStateError from exc
+            self._keep(current, expected_version)
+            raise
+        state = current
         for event in events:
             state = evolve(state, event)
         if state is None:  # pragma: no cover - decide returns at least one event or raises
             raise EventSequenceError(f"{type(command).__name__} produced no events")
-        version = self.repository.save(
-            command.group_chat_id,
-            loaded.version,
-            events,
-            state,
-            # Inside the command's span: the updater links its projection span to this one.
-            metadata=telemetry.inject_context(),
-            idempotency=record,
-        )
-        return CommandResult(command.group_chat_id, events, state, version)
+        try:
+            version = self.repository.save(
+                chat_id,
+                expected_version,
+                events,
+                state,
+                # Inside the command's span: the updater links its projection span to this one.
+                metadata=telemetry.inject_context(),
+                idempotency=record,
+            )
+        except ConcurrencyError as exc:
+            if cached is not None:
+                raise _StaleCachedStateError from exc
+            raise
+        self._keep(state, version)
+        return CommandResult(chat_id, events, state, version)
+
+    def _keep(self, state: GroupChat | None, version: int) -> None:
+        """Cache `state`, confirmed by the store at `version` (a chat that exists only)."""
+        if self._cache is not None and state is not None and state.version == version:
+            self._cache.put(state)

@@ -6,13 +6,14 @@ from chat_domain import DEFAULT_MAX_MEMBERS, DEFAULT_MAX_MESSAGES, Limits
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from command_service.aggregate_cache import DEFAULT_AGGREGATE_CACHE_SIZE
 from command_service.idempotency import DEFAULT_IDEMPOTENCY_TTL_SECONDS
 
 
 class Settings(BaseSettings):
     """Environment variables (case-insensitive): `EVENT_STORE_URL`, `SNAPSHOT_INTERVAL`,
     `COMMAND_MAX_RETRIES`, `MAX_BODY_BYTES`, `BODY_TIMEOUT_SECONDS`, `IDEMPOTENCY_TTL_SECONDS`,
-    `MAX_MEMBERS_PER_GROUP_CHAT`, `MAX_MESSAGES_PER_GROUP_CHAT`, `PORT`.
+    `MAX_MEMBERS_PER_GROUP_CHAT`, `MAX_MESSAGES_PER_GROUP_CHAT`, `AGGREGATE_CACHE_SIZE`, `PORT`.
 
     Build it once in the composition root (`create_app()` does when given none) and pass it on;
     nothing else reads the environment.
@@ -56,6 +57,12 @@ class Settings(BaseSettings):
         ge=0,
         description="most messages (deleted ones included) a group chat may hold; more is "
         "422 `too_many_messages`",
+    )
+    aggregate_cache_size: int = Field(
+        default=DEFAULT_AGGREGATE_CACHE_SIZE,
+        ge=0,
+        description="how many group chats' latest state each process keeps between commands, "
+        "least recently used out first (0: none; every command loads its chat)",
     )
     port: int = Field(default=3001, ge=1, le=65535, description="HTTP port of `cqrs-es command`")
 
