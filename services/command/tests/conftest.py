@@ -37,6 +37,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             "IDEMPOTENCY_TTL_SECONDS",
             "MAX_MEMBERS_PER_GROUP_CHAT",
             "MAX_MESSAGES_PER_GROUP_CHAT",
+            "AGGREGATE_CACHE_SIZE",
         ):
             monkeypatch.delenv(name)
     root_level = logging.getLogger().level
