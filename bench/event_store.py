@@ -6,12 +6,17 @@
 
 Workload (the command side's hot path): create `--aggregates` group chats, then run
 `--commands` PostMessage commands on each (round-robin over the chats, one thread). Each command
-goes the way the command service goes: load the latest snapshot and the events after it, decode
-them, fold them into the state, `decide`, encode the event, append it with the expected version
-and a snapshot factory (a snapshot every 100 events). The baseline is the same chat on the
-`eventsourcing` library (`bench/eventsourcing_chat.py`: `repository.get`, then `save`), on the
-same database server / filesystem, each run in a fresh database, with its durability settings
-printed next to ours. Figures are commands per second and the ratio ours/theirs (target >= 2).
+runs through the command service's own `CommandHandler`: load the latest snapshot and the events
+after it, decode them, fold them into the state, `decide`, encode the event, append it with the
+expected version and a snapshot factory (a snapshot every 100 events). It runs twice: without
+the aggregate cache ("ours (no cache)", `aggregate_cache_size=0`) and with it ("ours (cache)",
+the service's default: the next command on a chat decides on the state the last one left,
+without loading). The baseline is the same chat on the `eventsourcing` library
+(`bench/eventsourcing_chat.py`: `repository.get`, then `save`), also twice: without and with its
+own aggregate cache (`AGGREGATE_CACHE_MAXSIZE`, default fast-forward: each `get` still reads the
+events after the cached version, which keeps it correct with several processes). Every side
+runs in a fresh database on the same server / filesystem, with its durability settings printed.
+Figures are commands per second and the ratio ours/theirs, like for like (target >= 2).
 
 Then the load time of a chat with 10,000 events against one with 10 events (target <= 2x,
 thanks to snapshots), both for the store alone (`EventStore.load`) and for the whole load
@@ -64,17 +69,19 @@ from chat_domain import (  # noqa: E402
 )
 from chat_domain.commands import Command  # noqa: E402
 from chat_domain.events import Event  # noqa: E402
+from command_service.aggregate_cache import DEFAULT_AGGREGATE_CACHE_SIZE  # noqa: E402
+from command_service.handlers import CommandHandler  # noqa: E402
 from event_store import EventStore, NewEvent  # noqa: E402
 
 SNAPSHOT_INTERVAL = 100
 BACKENDS = ("sqlite", "postgres")
 
 
-# -- our side: the repository path of the command service ---------------------------------------
+# -- our side: the command service's handler -------------------------------------------------
 
 
 class ChatRepository:
-    """Load → decide → append on an `EventStore`, the way `command_service` does it."""
+    """Load → decide → append on an `EventStore`, stripped down (builds and times long chats)."""
 
     def __init__(self, store: EventStore) -> None:
         self.store = store
@@ -152,18 +159,19 @@ class Side(Protocol):
 
 
 class OurSide:
-    """Our event store, through `ChatRepository`."""
+    """Our event store, through the command service's `CommandHandler`."""
 
-    label = "ours"
-
-    def __init__(self, store: EventStore) -> None:
-        self.repository = ChatRepository(store)
+    def __init__(
+        self, store: EventStore, aggregate_cache_size: int = DEFAULT_AGGREGATE_CACHE_SIZE
+    ) -> None:
+        self.handler = CommandHandler(store, aggregate_cache_size=aggregate_cache_size)
         self.user = UserAccountId.generate()
+        self.label = "ours (cache)" if aggregate_cache_size > 0 else "ours (no cache)"
 
     def create(self, index: int) -> GroupChatId:
         """Run a CreateGroupChat."""
         chat_id = GroupChatId.generate()
-        self.repository.execute(
+        self.handler.handle(
             CreateGroupChat(chat_id, GroupChatName(f"chat {index}"), self.user, MemberId.generate())
         )
         return chat_id
@@ -171,17 +179,16 @@ class OurSide:
     def post(self, chat: GroupChatId, round_: int) -> None:
         """Run a PostMessage."""
         content = MessageContent(f"message number {round_}")
-        self.repository.execute(PostMessage(chat, MessageId.generate(), content, self.user))
+        self.handler.handle(PostMessage(chat, MessageId.generate(), content, self.user))
 
 
 class EventsourcingSide:
     """The `eventsourcing` library, through `bench/eventsourcing_chat.ChatApplication`."""
 
-    label = "eventsourcing"
-
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, cached: bool = False) -> None:
         self.app = app
         self.user = str(UserAccountId.generate())
+        self.label = "eventsourcing (cache)" if cached else "eventsourcing"
 
     def create(self, index: int) -> Any:
         """Create a chat."""
@@ -248,11 +255,17 @@ def run_workloads(
 
 
 def run_our_workload(
-    store: EventStore, *, aggregates: int = 200, commands_per_aggregate: int = 10
+    store: EventStore,
+    *,
+    aggregates: int = 200,
+    commands_per_aggregate: int = 10,
+    aggregate_cache_size: int = DEFAULT_AGGREGATE_CACHE_SIZE,
 ) -> WorkloadResult:
     """The workload on our store alone (the in-process reference of `bench/http.py`)."""
     (result,) = run_workloads(
-        [OurSide(store)], aggregates=aggregates, commands_per_aggregate=commands_per_aggregate
+        [OurSide(store, aggregate_cache_size)],
+        aggregates=aggregates,
+        commands_per_aggregate=commands_per_aggregate,
     )
     return result
 
@@ -303,14 +316,26 @@ def our_store(backend: str, tmp_parent: str | None) -> Iterator[tuple[EventStore
 
 
 @contextlib.contextmanager
-def eventsourcing_app(backend: str, tmp_parent: str | None) -> Iterator[tuple[Any, dict[str, str]]]:
-    """The baseline application on a fresh SQLite file or PostgreSQL database."""
+def eventsourcing_app(
+    backend: str, tmp_parent: str | None, cache_maxsize: int = 0
+) -> Iterator[tuple[Any, dict[str, str]]]:
+    """The baseline application on a fresh SQLite file or PostgreSQL database.
+
+    `cache_maxsize` > 0 turns on the library's aggregate cache (`AGGREGATE_CACHE_MAXSIZE`) with
+    its defaults: fast-forward (each `get` reads the events after the cached version) and a deep
+    copy of the cached aggregate per command.
+    """
     chat = benchkit.load_sibling("eventsourcing_chat")
+    cache_env = {"AGGREGATE_CACHE_MAXSIZE": str(cache_maxsize)} if cache_maxsize > 0 else {}
     if backend == "sqlite":
         with temporary_directory(tmp_parent) as tmp:
             db = tmp / "eventsourcing.db"
             app = chat.ChatApplication(
-                env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(db)}
+                env={
+                    "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                    "SQLITE_DBNAME": str(db),
+                    **cache_env,
+                }
             )
             try:
                 with app.recorder.datastore.transaction(commit=False) as cursor:
@@ -330,6 +355,7 @@ def eventsourcing_app(backend: str, tmp_parent: str | None) -> Iterator[tuple[An
                     "POSTGRES_PORT": str(parts.port or 5432),
                     "POSTGRES_USER": unquote(parts.username or "postgres"),
                     "POSTGRES_PASSWORD": unquote(parts.password or ""),
+                    **cache_env,
                 }
             )
             try:
@@ -591,17 +617,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"# baseline: eventsourcing {version('eventsourcing')}")
 
     rows: list[list[str]] = []
+    cache_size = DEFAULT_AGGREGATE_CACHE_SIZE
     for backend in backends:
         by_label: dict[str, list[WorkloadResult]] = {}
         for round_ in range(args.rounds):
             with contextlib.ExitStack() as stack:
-                store, settings = stack.enter_context(our_store(backend, args.tmp_dir))
-                sides: list[Side] = [OurSide(store)]
+                sides: list[Side] = []
+                for size in (0, cache_size):
+                    store, settings = stack.enter_context(our_store(backend, args.tmp_dir))
+                    sides.append(OurSide(store, size))
                 if round_ == 0:
                     print(f"# {backend} ours:   {_fmt_settings(settings)}")
                 if not args.no_baseline:
-                    app, settings = stack.enter_context(eventsourcing_app(backend, args.tmp_dir))
-                    sides.append(EventsourcingSide(app))
+                    for size in (0, cache_size):
+                        app, settings = stack.enter_context(
+                            eventsourcing_app(backend, args.tmp_dir, size)
+                        )
+                        sides.append(EventsourcingSide(app, cached=size > 0))
                     if round_ == 0:
                         print(f"# {backend} theirs: {_fmt_settings(settings)}")
                 sides.append(
@@ -618,24 +650,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         def cpu(label: str, results: dict[str, list[WorkloadResult]] = by_label) -> float:
             return benchkit.median([r.cpu_ms_per_command for r in results[label]])
 
-        ceiling = f"{rate('bare commit'):,.0f}"
-        if "eventsourcing" in by_label:
-            ratio = rate("ours") / rate("eventsourcing")
-            rows.append(
-                [
-                    backend,
-                    f"{rate('ours'):,.0f}",
-                    f"{rate('eventsourcing'):,.0f}",
-                    f"{ratio:.2f}x ({'ok' if ratio >= 2 else 'MISSED'}, target >= 2)",
-                    ceiling,
-                    f"{cpu('ours'):.3f} / {cpu('eventsourcing'):.3f}",
-                    f"{cpu('eventsourcing') / cpu('ours'):.2f}x",
-                ]
-            )
-        else:
-            rows.append(
-                [backend, f"{rate('ours'):,.0f}", "-", "-", ceiling, f"{cpu('ours'):.3f} / -", "-"]
-            )
+        # Like for like: each of ours against the baseline with the same caching.
+        theirs_of = {"ours (no cache)": "eventsourcing", "ours (cache)": "eventsourcing (cache)"}
+        uncached_of = {"ours (cache)": "ours (no cache)", "eventsourcing (cache)": "eventsourcing"}
+        for label in by_label:
+            row = [backend, label, f"{rate(label):,.0f}", "", "", f"{cpu(label):.3f}", ""]
+            if label in theirs_of and theirs_of[label] in by_label:
+                theirs = theirs_of[label]
+                ratio = rate(label) / rate(theirs)
+                row[3] = f"{ratio:.2f}x ({'ok' if ratio >= 2 else 'MISSED'}, target >= 2)"
+                row[6] = f"{cpu(theirs) / cpu(label):.2f}x"
+            if label in uncached_of:
+                row[4] = f"{rate(label) / rate(uncached_of[label]):.2f}x"
+            rows.append(row)
 
     print()
     print(
@@ -643,18 +670,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows,
             [
                 "backend",
-                "ours cmd/s",
-                "eventsourcing cmd/s",
-                "ours/theirs",
-                "bare commits/s",
-                "client CPU ms/cmd ours/theirs",
+                "side",
+                "cmd/s",
+                "ours/theirs (same caching)",
+                "cache/no cache",
+                "client CPU ms/cmd",
                 "CPU theirs/ours",
             ],
         )
     )
     print(
         "# Wall clock, the sides taking turns command by command (same moments, same noise)."
-        "\n# Every command waits for one durable commit (fsync); 'bare commits/s' commits one"
+        "\n# Every command waits for one durable commit (fsync); 'bare commit' commits one"
         " small row per command\n# and nothing else: no single-threaded store can be faster."
         "\n# Client CPU: this process's CPU time per command (the database server's not"
         " included)."
