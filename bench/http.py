@@ -15,8 +15,12 @@ keep-alive connection. Prints:
   /query/v1/messages/{id} finds it (polled every `--lag-poll-ms`). Two probers in a separate
   process (so that they do not wait for the GIL behind the clients) each post one message every
   `--lag-probe-ms` to chats of their own and time it: a sample that costs the service little;
-- the in-process rate of the same workload from `bench/event_store.py` (our repository path on
-  a SQLite event store, one thread) and the ratio HTTP / in-process.
+- the in-process rate of the same workload from `bench/event_store.py` (the command service's
+  `CommandHandler` on a SQLite event store, one thread, with the same aggregate cache size as
+  the service) and the ratio HTTP / in-process.
+
+`--aggregate-cache-size N` sets the service's `AGGREGATE_CACHE_SIZE` (and the in-process
+reference's); 0 turns the cache off. Default: the service's own default.
 
 Targets: HTTP / in-process >= 0.5; projection lag p99 <= 100 ms. The client threads share the
 machine with the three server processes: on a 2-core machine that is part of the price.
@@ -393,12 +397,18 @@ def run_http_load(
     return HttpResult(clients, duration, len(latencies), latencies, errors, lag)
 
 
-def in_process_rate(aggregates: int, commands_per_aggregate: int) -> float:
-    """Commands/s of `bench/event_store.py`'s workload on a SQLite store in this process."""
+def in_process_rate(
+    aggregates: int, commands_per_aggregate: int, aggregate_cache_size: int | None = None
+) -> float:
+    """Commands/s of `bench/event_store.py`'s workload on a SQLite store in this process.
+
+    `aggregate_cache_size` None: the command service's default.
+    """
     core = benchkit.load_sibling("event_store")
+    cache = {} if aggregate_cache_size is None else {"aggregate_cache_size": aggregate_cache_size}
     with core.our_store("sqlite", None) as (store, _):
         result = core.run_our_workload(
-            store, aggregates=aggregates, commands_per_aggregate=commands_per_aggregate
+            store, aggregates=aggregates, commands_per_aggregate=commands_per_aggregate, **cache
         )
     return float(result.commands_per_second)
 
@@ -423,6 +433,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="the updater's idle poll interval (UPDATER_POLL_INTERVAL_SECONDS; default: its own)",
     )
     parser.add_argument(
+        "--aggregate-cache-size",
+        type=int,
+        help="the command service's AGGREGATE_CACHE_SIZE, and the in-process reference's "
+        "(0: off; default: the service's own)",
+    )
+    parser.add_argument(
         "--no-in-process", action="store_true", help="skip the in-process reference run"
     )
     args = parser.parse_args(argv)
@@ -439,7 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     reference = None
     if not args.no_in_process:
         aggregates, commands = (20, 5) if args.quick else (200, 10)
-        reference = in_process_rate(aggregates, commands)
+        reference = in_process_rate(aggregates, commands, args.aggregate_cache_size)
         print(
             f"# in-process reference (bench/event_store.py workload, SQLite, one thread, "
             f"{aggregates}x{commands} commands): {reference:,.0f} cmd/s"
@@ -447,6 +463,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     extra_env = {}
     if args.updater_poll_ms is not None:
         extra_env["UPDATER_POLL_INTERVAL_SECONDS"] = str(args.updater_poll_ms / 1000)
+    if args.aggregate_cache_size is not None:
+        extra_env["AGGREGATE_CACHE_SIZE"] = str(args.aggregate_cache_size)
     with running_dev(extra_env=extra_env) as service:
         print(
             f"# cqrs-es dev on SQLite ({service.data_dir}); {args.clients} clients post for "
@@ -456,7 +474,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             + (
                 f"{args.updater_poll_ms:g} ms"
                 if args.updater_poll_ms is not None
-                else os.environ.get("UPDATER_POLL_INTERVAL_SECONDS", "its default (50 ms)")
+                else os.environ.get("UPDATER_POLL_INTERVAL_SECONDS", "its default (10 ms)")
+            )
+            + "; aggregate cache size "
+            + extra_env.get(
+                "AGGREGATE_CACHE_SIZE", os.environ.get("AGGREGATE_CACHE_SIZE", "its default (1024)")
             )
         )
         result = run_http_load(
