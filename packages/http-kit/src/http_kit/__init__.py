@@ -1,0 +1,18 @@
+"""Edge plumbing shared by the command and query services.
+
+The two HTTP services may not import each other, yet their edges are the same: problem details
+(RFC 9457), request body limits, a GraphQL endpoint built on first use with API.md's error
+format, and the AWS Lambda adapter. They live here, once; each service keeps only what is its own
+(schema, context, routes, settings, which exception maps to which status).
+
+Importing `http_kit` imports nothing: the submodules are imported on their own, and each imports
+only what it needs, so the services' lazy imports (no strawberry before the first GraphQL
+request, nothing heavy in the Lambda handler modules) keep working.
+
+- `http_kit.problems`: `Problem`, `send_problem` and the generic problems (500, 408, 413).
+- `http_kit.limits`: `BodySizeLimitMiddleware` (size and arrival time of request bodies).
+- `http_kit.graphql_errors`: `ErrorInfo`, what a GraphQL error tells the client.
+- `http_kit.lazy`: `LazyASGIApp`, `mount_lazy_graphql`: the GraphQL routes, built on first use.
+- `http_kit.graphql_view` (imports strawberry): `ApiGraphQL`, `LoggingSchema`.
+- `http_kit.aws_lambda`: `HttpApiHandler`, `strip_stage`: the Lambda entry point of a service.
+"""
