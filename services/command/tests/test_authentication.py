@@ -242,7 +242,7 @@ def jwt_lambda(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """The Lambda handler as the SAM template configures it with an authorizer (no JWKS)."""
     monkeypatch.setenv("EVENT_STORE_URL", "memory://")
     monkeypatch.setenv("AUTH_MODE", "jwt")
-    monkeypatch.setattr(lambda_handler, "_adapter", None)
+    monkeypatch.setattr(lambda_handler.handler, "_adapter", None)
     return lambda_handler
 
 

@@ -43,7 +43,7 @@ class LambdaContext:
 @pytest.fixture
 def handler(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """The handler module as a fresh execution environment has it: no app built yet."""
-    monkeypatch.setattr(lambda_handler, "_adapter", None)
+    monkeypatch.setattr(lambda_handler.handler, "_adapter", None)
     return lambda_handler
 
 
@@ -256,18 +256,3 @@ def test_importing_the_handler_loads_neither_the_app_nor_its_libraries() -> None
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
-
-
-def test_stage_prefix_is_only_stripped_as_a_whole_segment() -> None:
-    event = {
-        "rawPath": "/Stagecoach/command/x",
-        "requestContext": {"stage": "Stage", "http": {"path": "/Stagecoach/command/x"}},
-    }
-
-    assert lambda_handler.strip_stage(event) == event
-    assert (
-        lambda_handler.strip_stage(
-            {"rawPath": "/Stage", "requestContext": {"stage": "Stage", "http": {"path": "/Stage"}}}
-        )["rawPath"]
-        == "/"
-    )

@@ -198,7 +198,7 @@ def test_trusts_user_account_id_when_auth_mode_is_none(url: str) -> None:
 def jwt_lambda(url: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     monkeypatch.setenv("READ_MODEL_URL", url)
     monkeypatch.setenv("AUTH_MODE", "jwt")
-    monkeypatch.setattr(lambda_handler, "_adapter", None)
+    monkeypatch.setattr(lambda_handler.handler, "_adapter", None)
     return lambda_handler
 
 

@@ -42,7 +42,7 @@ def handler(read_model_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mo
         if name.startswith("OTEL_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("READ_MODEL_URL", read_model_url)
-    monkeypatch.setattr(lambda_handler, "_adapter", None)
+    monkeypatch.setattr(lambda_handler.handler, "_adapter", None)
     yield lambda_handler
     reset_telemetry()
 

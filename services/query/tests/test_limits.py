@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from graphql import get_introspection_query
-from query_service.middleware import BodySizeLimitMiddleware
+from http_kit.limits import BodySizeLimitMiddleware
 from read_model.testing import ReadModelSeeder
 
 

@@ -20,23 +20,26 @@ Every error the command side reports has a `status` and a stable machine-readabl
 | unknown route / wrong method | 404 / 405 | `not_found` / `method_not_allowed` |
 | anything else | 500 | `internal_error` (generic detail; the exception is logged) |
 
-The REST app renders them as `application/problem+json`; the GraphQL and Lambda layers use the
-same `problem_for` to pick a status. `type` is `about:blank`, so `title` is the status phrase
+The REST app renders them as `application/problem+json`; the GraphQL layer uses the same
+`problem_for` to pick a status. `Problem` and the generic problems (500, 408, 413, 400) are
+`http_kit.problems`'s, re-exported here. `type` is `about:blank`, so `title` is the status phrase
 (as in the query service): `status` says what kind of problem it is, `code` which one.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from dataclasses import dataclass
-from dataclasses import field as dataclass_field
-from http import HTTPStatus
-from typing import Final
-
 from auth import AuthError, AuthUnavailableError
 from chat_domain import DomainError, ValidationError
 from event_store import ConcurrencyError, EventStoreUnavailableError
+from http_kit.problems import (
+    PROBLEM_MEDIA_TYPE,
+    RETRY_AFTER_SECONDS,
+    Problem,
+    internal_error,
+    payload_too_large,
+    request_timeout,
+    validation_error,
+)
 
 from command_service.handlers import CommandConflictError
 from command_service.idempotency import IdempotencyInProgressError, IdempotencyKeyReusedError
@@ -51,48 +54,6 @@ __all__ = [
     "request_timeout",
     "validation_error",
 ]
-
-PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
-RETRY_AFTER_SECONDS: Final = 1
-"""How long a client should wait before retrying after a 503 (the store is usually back soon)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One problem: what the client gets as `application/problem+json`.
-
-    `field` names the offending input field of a `validation_error` when there is exactly one
-    (an RFC 9457 extension member, omitted otherwise). `headers` go on the HTTP response.
-    """
-
-    status: int
-    code: str
-    detail: str
-    field: str | None = None
-    headers: Mapping[str, str] = dataclass_field(default_factory=dict)
-    type: str = "about:blank"
-
-    @property
-    def title(self) -> str:
-        """The HTTP status phrase (RFC 9457 §4.2.1: the title of `about:blank`)."""
-        return HTTPStatus(self.status).phrase
-
-    def to_dict(self) -> dict[str, object]:
-        """The JSON body: `type`, `title`, `status`, `detail`, `code` (and `field`)."""
-        body: dict[str, object] = {
-            "type": self.type,
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-            "code": self.code,
-        }
-        if self.field is not None:
-            body["field"] = self.field
-        return body
-
-    def to_json(self) -> bytes:
-        """The JSON body as UTF-8 bytes."""
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def problem_for(exc: BaseException) -> Problem | None:
@@ -131,25 +92,3 @@ def problem_for(exc: BaseException) -> Problem | None:
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     return None
-
-
-def internal_error() -> Problem:
-    """The 500 problem: a generic detail, so that no internals leak to the client."""
-    return Problem(500, "internal_error", "an unexpected error occurred")
-
-
-def validation_error(detail: str, field: str | None = None) -> Problem:
-    """A 400 `validation_error`; `detail` starts with the offending field's name."""
-    return Problem(400, "validation_error", detail, field=field)
-
-
-def request_timeout(seconds: float) -> Problem:
-    """The 408 problem for a request body that did not arrive within `seconds`."""
-    return Problem(
-        408, "request_timeout", f"the request body did not arrive within {seconds:g} seconds"
-    )
-
-
-def payload_too_large(limit: int) -> Problem:
-    """The 413 problem for a request body over `limit` bytes."""
-    return Problem(413, "payload_too_large", f"the request body exceeds the limit of {limit} bytes")

@@ -15,6 +15,7 @@ import telemetry
 from auth import AuthSettings
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from http_kit.limits import BodySizeLimitMiddleware
 from read_model import create_engine_for
 
 from query_service.authentication import (
@@ -24,7 +25,6 @@ from query_service.authentication import (
     refusal_renderer,
 )
 from query_service.graphql import GRAPHQL_PATH, mount_graphql
-from query_service.middleware import BodySizeLimitMiddleware
 from query_service.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
 from query_service.routers import group_chats, health, members, messages
 from query_service.settings import Settings

@@ -13,25 +13,37 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
-from typing import Any, Final
+from typing import Any
 
 from auth import AuthError, AuthUnavailableError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
+from http_kit.problems import PROBLEM_MEDIA_TYPE, RETRY_AFTER_SECONDS, internal_error
+from http_kit.problems import Problem as ProblemDetails
 from pydantic import BaseModel, Field
 from read_model import ReadModelUnavailableError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
-RETRY_AFTER_SECONDS: Final = 1
-"""How long a client should wait before retrying after a 503."""
+__all__ = [
+    "PROBLEM_MEDIA_TYPE",
+    "RETRY_AFTER_SECONDS",
+    "Problem",
+    "ProblemError",
+    "install_problem_handlers",
+    "problem_response",
+    "problem_responses",
+]
 
 _log = logging.getLogger(__name__)
 
 
 class Problem(BaseModel):
-    """An RFC 9457 problem document."""
+    """An RFC 9457 problem document, as the OpenAPI document describes it.
+
+    The responses themselves are rendered by `http_kit.problems.Problem` (shared with the
+    command service); this model only publishes their schema.
+    """
 
     type: str = Field(description="URI of the problem type", examples=["about:blank"])
     title: str = Field(description="the HTTP status phrase", examples=["Not Found"])
@@ -84,21 +96,17 @@ def problem_response(
     *,
     field: str | None = None,
     headers: dict[str, str] | None = None,
-) -> JSONResponse:
+) -> Response:
     """The problem+json response for `status`, `code` and `detail` (and `field`)."""
-    body = Problem(
-        type="about:blank",
-        title=HTTPStatus(status).phrase,
-        status=status,
-        detail=detail,
-        code=code,
-        field=field,
-    )
-    return JSONResponse(
-        body.model_dump(exclude_none=True),
-        status_code=status,
+    return _render(ProblemDetails(status, code, detail, field=field, headers=headers or {}))
+
+
+def _render(problem: ProblemDetails) -> Response:
+    return Response(
+        problem.to_json(),
+        status_code=problem.status,
         media_type=PROBLEM_MEDIA_TYPE,
-        headers=headers,
+        headers=dict(problem.headers) or None,
     )
 
 
@@ -118,18 +126,18 @@ def _describe_validation_errors(error: RequestValidationError) -> tuple[str, str
     return "; ".join(messages) or "the request is invalid", only_field
 
 
-async def _on_problem(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_problem(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ProblemError)
     return problem_response(exc.status, exc.code, exc.detail, field=exc.field, headers=exc.headers)
 
 
-async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_validation_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     detail, field = _describe_validation_errors(exc)
     return problem_response(400, "validation_error", detail, field=field)
 
 
-async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
         code, detail = "not_found", f"no such resource: {request.method} {request.url.path}"
@@ -140,7 +148,7 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status_code, code, detail, headers=dict(exc.headers or {}) or None)
 
 
-async def _on_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_unavailable(_request: Request, exc: Exception) -> Response:
     _log.warning("read model unavailable: %s", exc, exc_info=exc)
     return problem_response(
         503,
@@ -150,12 +158,12 @@ async def _on_unavailable(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _on_auth_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_auth_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AuthError)
     return problem_response(exc.status, exc.code, exc.detail, headers=dict(exc.headers) or None)
 
 
-async def _on_auth_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_auth_unavailable(_request: Request, exc: Exception) -> Response:
     _log.warning("token keys unavailable: %s", exc)
     return problem_response(
         503,
@@ -165,9 +173,9 @@ async def _on_auth_unavailable(_request: Request, exc: Exception) -> JSONRespons
     )
 
 
-async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_unexpected(_request: Request, exc: Exception) -> Response:
     _log.error("unexpected error", exc_info=exc)
-    return problem_response(500, "internal_error", "an unexpected error occurred")
+    return _render(internal_error())
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -2,7 +2,7 @@
 
 `mount_graphql(app)` routes `/command/graphql` and `/command/graphql/` to a lazily built
 strawberry app. Nothing here imports strawberry: the first GraphQL request does (see
-`command_service.graphql.lazy`), so REST-only processes and Lambda cold starts do not pay for it.
+`http_kit.lazy`), so REST-only processes and Lambda cold starts do not pay for it.
 
 - `command_service.graphql.schema`: the strawberry types and resolvers (`create_schema()`).
   Every mutation parses its input with the domain's parsers and runs through the app's
@@ -14,9 +14,8 @@ strawberry app. Nothing here imports strawberry: the first GraphQL request does 
 from __future__ import annotations
 
 from fastapi import FastAPI
+from http_kit.lazy import LazyASGIApp, mount_lazy_graphql
 from starlette.types import ASGIApp
-
-from command_service.graphql.lazy import LazyASGIApp
 
 __all__ = ["GRAPHQL_PATH", "LazyASGIApp", "mount_graphql"]
 
@@ -37,9 +36,4 @@ def mount_graphql(app: FastAPI) -> LazyASGIApp:
     is published by introspection and in `docs/graphql/command.graphql`. The mutations use
     `app.state.command_handler`, which `create_app` sets.
     """
-    endpoint = LazyASGIApp(_build_graphql_app)
-    for path in (GRAPHQL_PATH, f"{GRAPHQL_PATH}/"):
-        # Both paths explicitly: a redirect of a POST to the slash form would lose clients.
-        app.router.add_route(path, endpoint, include_in_schema=False)  # type: ignore[arg-type]
-    app.state.graphql = endpoint
-    return endpoint
+    return mount_lazy_graphql(app, GRAPHQL_PATH, _build_graphql_app)

@@ -24,34 +24,11 @@ right reaction. `reason` is the REST problem's `code`: a stable machine-readable
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from http_kit.graphql_errors import INTERNAL_ERROR, ErrorInfo
 
-from command_service.problems import internal_error, problem_for
+from command_service.problems import problem_for
 
-__all__ = ["INTERNAL_ERROR", "ErrorInfo", "error_info_for", "invalid_request"]
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorInfo:
-    """How one error is reported. `expected=False` marks a server fault (logged as an error)."""
-
-    code: str
-    reason: str
-    message: str
-    field: str | None = None
-    expected: bool = True
-
-    def extensions(self) -> dict[str, str]:
-        """The error's `extensions` member: `code`, `reason` (and `field`)."""
-        extensions = {"code": self.code, "reason": self.reason}
-        if self.field is not None:
-            extensions["field"] = self.field
-        return extensions
-
-
-_INTERNAL = internal_error()
-INTERNAL_ERROR = ErrorInfo("500", _INTERNAL.code, _INTERNAL.detail, expected=False)
-"""An unexpected error: the client learns nothing about it beyond that."""
+__all__ = ["error_info_for"]
 
 
 def error_info_for(exc: BaseException) -> ErrorInfo:
@@ -59,10 +36,4 @@ def error_info_for(exc: BaseException) -> ErrorInfo:
     problem = problem_for(exc)
     if problem is None:
         return INTERNAL_ERROR
-    code = "500" if problem.status >= 500 else str(problem.status)
-    return ErrorInfo(code, problem.code, problem.detail, problem.field)
-
-
-def invalid_request(message: str) -> ErrorInfo:
-    """A request GraphQL refused before running it (syntax, unknown field, bad variable)."""
-    return ErrorInfo("400", "validation_error", message)
+    return ErrorInfo.for_status(problem.status, problem.code, problem.detail, problem.field)

@@ -23,44 +23,20 @@ above, so it is reported as `"500"`, and `reason` says that retrying is the righ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from auth import AuthError, AuthUnavailableError
 from chat_domain.errors import ValidationError
+from http_kit.graphql_errors import INTERNAL_ERROR, ErrorInfo
 from read_model import ReadModelUnavailableError
 
 from query_service.problems import ProblemError
 
-__all__ = ["INTERNAL_ERROR", "ErrorInfo", "error_info_for", "invalid_request"]
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorInfo:
-    """How one error is reported. `expected=False` marks a server fault (logged as an error)."""
-
-    code: str
-    reason: str
-    message: str
-    field: str | None = None
-    expected: bool = True
-
-    def extensions(self) -> dict[str, str]:
-        """The error's `extensions` member: `code`, `reason` (and `field`)."""
-        extensions = {"code": self.code, "reason": self.reason}
-        if self.field is not None:
-            extensions["field"] = self.field
-        return extensions
-
-
-INTERNAL_ERROR = ErrorInfo("500", "internal_error", "an unexpected error occurred", expected=False)
-"""An unexpected error: the client learns nothing about it beyond that."""
+__all__ = ["error_info_for"]
 
 
 def error_info_for(exc: BaseException) -> ErrorInfo:
     """How `exc`, raised by a resolver, is reported."""
     if isinstance(exc, ProblemError):
-        code = "500" if exc.status >= 500 else str(exc.status)
-        return ErrorInfo(code, exc.code, exc.detail, exc.field)
+        return ErrorInfo.for_status(exc.status, exc.code, exc.detail, exc.field)
     if isinstance(exc, ValidationError):
         return ErrorInfo("400", str(exc.code), exc.message, exc.field)
     if isinstance(exc, AuthError):
@@ -78,8 +54,3 @@ def error_info_for(exc: BaseException) -> ErrorInfo:
             "the read model is temporarily unavailable; retry later",
         )
     return INTERNAL_ERROR
-
-
-def invalid_request(message: str) -> ErrorInfo:
-    """A request GraphQL refused before running it (syntax, unknown field, bad variable)."""
-    return ErrorInfo("400", "validation_error", message)
