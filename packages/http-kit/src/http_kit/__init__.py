@@ -14,5 +14,6 @@ request, nothing heavy in the Lambda handler modules) keep working.
 - `http_kit.graphql_errors`: `ErrorInfo`, what a GraphQL error tells the client.
 - `http_kit.lazy`: `LazyASGIApp`, `mount_lazy_graphql`: the GraphQL routes, built on first use.
 - `http_kit.graphql_view` (imports strawberry): `ApiGraphQL`, `LoggingSchema`.
+- `http_kit.graphql_limits` (imports strawberry): `document_limits`, `DepthLimiter`.
 - `http_kit.aws_lambda`: `HttpApiHandler`, `strip_stage`: the Lambda entry point of a service.
 """

@@ -17,16 +17,13 @@ synchronous REST routes. Importing this module imports strawberry: only
 # No `from __future__ import annotations`: strawberry reads these annotations at runtime.
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Annotated, ParamSpec, TypeVar
 
 import strawberry
 from chat_domain.ids import GroupChatId, MessageId, UserAccountId
-from graphql import GraphQLError, ValidationContext, ValidationRule
+from http_kit.graphql_limits import document_limits
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
-from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, MaxTokensLimiter
-from strawberry.extensions.query_depth_limiter import create_validator
 from strawberry.schema.config import StrawberryConfig
 
 from query_service import traced_queries as queries
@@ -39,7 +36,6 @@ __all__ = [
     "MAX_ALIASES",
     "MAX_DEPTH",
     "MAX_TOKENS",
-    "DepthLimiter",
     "QueryContext",
     "create_schema",
 ]
@@ -255,41 +251,12 @@ class Query:
         return [] if page is None else [MessageOutput.of(view) for view in page.items]
 
 
-class DepthLimiter(AddValidationRules):
-    """strawberry's `QueryDepthLimiter` rule, failing closed on documents it cannot measure.
-
-    Its depth walk raises on some malformed documents (an empty selection set such as `{a{}}`,
-    a spread of an unknown fragment), which would be a 500; such a document is refused with a
-    `"400"` instead, like any other invalid one.
-    """
-
-    def __init__(self, max_depth: int) -> None:
-        measure = create_validator(max_depth, None)
-
-        class Rule(ValidationRule):
-            def __init__(self, context: ValidationContext) -> None:
-                super().__init__(context)
-                try:
-                    measure(context)  # reports a too-deep operation on `context` itself
-                except (KeyError, ValueError, RecursionError):
-                    self.report_error(
-                        GraphQLError(
-                            "the document's depth cannot be determined: it has an empty "
-                            "selection set or spreads an unknown fragment"
-                        )
-                    )
-
-        super().__init__([Rule])
-
-
 def create_schema(schema_class: type[strawberry.Schema] = strawberry.Schema) -> strawberry.Schema:
     """The read schema. `schema_class` lets the view plug in its error logging."""
     return schema_class(
         query=Query,
         config=StrawberryConfig(auto_camel_case=True),
-        extensions=[
-            partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
-            partial(DepthLimiter, max_depth=MAX_DEPTH),
-            partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
-        ],
+        extensions=document_limits(
+            max_tokens=MAX_TOKENS, max_depth=MAX_DEPTH, max_aliases=MAX_ALIASES
+        ),
     )
