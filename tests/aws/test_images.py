@@ -44,7 +44,7 @@ FORBIDDEN_DEPENDENCIES = {
 REQUIRED_DEPENDENCIES = {
     "command": {"mangum", "fastapi", "boto3", "opentelemetry-sdk", "botocore"},
     "query": {"mangum", "fastapi", "sqlalchemy", "psycopg", "opentelemetry-sdk", "botocore"},
-    "read-model-updater": {"aws-lambda-powertools", "sqlalchemy", "boto3", "opentelemetry-sdk"},
+    "read-model-updater": {"sqlalchemy", "boto3", "opentelemetry-sdk"},
 }
 
 
