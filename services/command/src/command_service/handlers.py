@@ -201,7 +201,14 @@ class GroupChatRepository:
                     _record_loaded(span, full.version, len(full.events), False)
                 events = full.events
         for stored in events:
-            state = evolve(state, decode(stored.event_type, None, stored.payload))
+            try:
+                state = evolve(state, decode(stored.event_type, None, stored.payload))
+            except (DecodeError, EventSequenceError) as exc:
+                # Name the stored event, so an operator can find it (the domain cannot know).
+                raise type(exc)(
+                    f"stored event {aggregate_id} seq_nr {stored.seq_nr} "
+                    f"({stored.event_type!r}, event id {stored.event_id}): {exc}"
+                ) from exc
         version = 0 if state is None else state.version
         if version != stream.version:
             raise EventSequenceError(
