@@ -20,7 +20,9 @@ def _admin_url() -> str:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A PostgreSQL URL to a brand-new database of this test's own, dropped afterwards."""
-    psycopg = pytest.importorskip("psycopg")
+    # A dependency of the workspace: if it were missing, skipping would hide every test using it.
+    import psycopg
+
     admin = _admin_url()
     name = f"t_{uuid.uuid4().hex[:16]}"
     try:
@@ -47,7 +49,8 @@ def moto_endpoint() -> Iterator[str]:
     AWS_ENDPOINT_URL pointing at moto, so no boto3 client made by a test can reach real AWS.
     The server's state is shared: each test uses tables of its own (unique names).
     """
-    moto_server = pytest.importorskip("moto.server")
+    from moto import server as moto_server  # the dev group's moto[server]: never skip without it
+
     dummy_env = {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",

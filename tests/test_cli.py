@@ -21,7 +21,7 @@ def test_console_script_runs_in_a_fresh_process() -> None:
         text=True,
         check=True,
     )
-    assert out.stdout.startswith("cqrs-es ")
+    assert out.stdout.strip() == f"cqrs-es {__version__}"
 
 
 def test_usage_is_shown_and_exit_code_is_2_when_no_command_is_given(

@@ -73,7 +73,8 @@ def postgres_database() -> Iterator[str]:
     Like the root `postgres_url` fixture: outside CI an unreachable server skips the test; in CI
     (`CI=true`) it is an error.
     """
-    psycopg = pytest.importorskip("psycopg")
+    import psycopg  # a dependency of cqrs-es (read-model): never a reason to skip
+
     with contextlib.ExitStack() as stack:
         try:
             url = stack.enter_context(temporary_postgres_database())
