@@ -94,11 +94,36 @@ def test_parse_raises_validation_error_naming_the_wire_field_when_value_is_bad(
     assert caught.value.status == 400
 
 
+# What the valid wire values of VALID become once parsed: canonical ids and the role; text
+# fields (names, contents) are the wire value trimmed.
+PARSED: dict[str, object] = {
+    "executor_id": "UserAccount-01ARYZ6S41TSV4RRFFQ69G5FAX",
+    "group_chat_id": CHAT,
+    "user_account_id": USER,
+    "role": Role.ADMINISTRATOR,
+    "message_id": MESSAGE,
+}
+COMMAND_TYPES = {
+    "create": CreateGroupChat,
+    "rename": RenameGroupChat,
+    "add": AddMember,
+    "remove": RemoveMember,
+    "post": PostMessage,
+    "edit": EditMessage,
+    "delete-message": DeleteMessage,
+    "delete": DeleteGroupChat,
+}
+
+
 @pytest.mark.parametrize("kind", list(VALID))
 def test_parse_builds_the_command_when_every_value_is_valid(kind: str) -> None:
     parse, kwargs = VALID[kind]
     command = parse(**kwargs)
-    assert str(command.executor_id) == "UserAccount-01ARYZ6S41TSV4RRFFQ69G5FAX"  # type: ignore[attr-defined]
+    assert type(command) is COMMAND_TYPES[kind]
+    for field, wire in kwargs.items():
+        value = getattr(command, field)
+        expected = PARSED.get(field, wire.strip())
+        assert (value if isinstance(value, Role) else str(value)) == expected, field
 
 
 def test_create_trims_the_name_and_generates_ids_when_parsed() -> None:

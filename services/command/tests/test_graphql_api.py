@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 import pytest
+from chat_domain import GroupChatMemberAdded, Role, decode
 from command_service.app import create_app
 from command_service.settings import Settings
 from command_test_support import (
@@ -172,15 +173,28 @@ def test_stores_one_event_per_mutation_when_every_mutation_succeeds(client: Test
     ]
 
 
-@pytest.mark.parametrize("role", ["MEMBER", "member", "ADMINISTRATOR", "ADMIN", "Administrator"])
+@pytest.mark.parametrize(
+    ("role", "stored"),
+    [
+        ("MEMBER", Role.MEMBER),
+        ("member", Role.MEMBER),
+        ("ADMINISTRATOR", Role.ADMINISTRATOR),
+        ("ADMIN", Role.ADMINISTRATOR),
+        ("Administrator", Role.ADMINISTRATOR),
+    ],
+)
 def test_accepts_the_role_in_any_case_and_admin_when_a_member_is_added(
-    client: TestClient, role: str
+    client: TestClient, role: str, stored: Role
 ) -> None:
     chat_id = create(client)
 
     add(client, chat_id, BOB, role)
 
     assert event_types(client, chat_id) == ["GroupChatCreated", "GroupChatMemberAdded"]
+    added = store_of(client).load(chat_id, use_snapshot=False).events[-1]
+    event = decode(added.event_type, None, added.payload)
+    assert isinstance(event, GroupChatMemberAdded)
+    assert (str(event.member.user_account_id), event.member.role) == (BOB, stored)
 
 
 def test_accepts_unprefixed_ids_and_returns_prefixed_ones_when_inputs_omit_the_prefix(
