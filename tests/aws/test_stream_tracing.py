@@ -2,8 +2,9 @@
 
 A command arrives with API Gateway's `X-Amzn-Trace-Id`; the command service (on moto's DynamoDB)
 continues that trace and stores its context in the event's metadata; the journal's stream
-records, fed to the updater's Lambda handler as Lambda would, produce projection spans linked to
-the command's trace. Spans go to an in-process OTLP receiver.
+records, fed to the updater's Lambda handler as Lambda would, produce projection spans that
+continue the command's trace (children of the command span) and link to the updater's batch span.
+Spans go to an in-process OTLP receiver.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def _stream_records(moto_endpoint: str, journal: str) -> list[dict[str, Any]]:
     return records
 
 
-def test_projection_spans_link_to_the_command_trace_when_events_come_through_the_stream(
+def test_projection_spans_continue_the_command_trace_when_events_come_through_the_stream(
     receiver: OtlpReceiver,
     journal: tuple[str, str],
     updater_handler: Any,
@@ -113,17 +114,24 @@ def test_projection_spans_link_to_the_command_trace_when_events_come_through_the
         "command CreateGroupChat",
         "event_store append",
         "project GroupChatCreated",
+        "read-model apply",
         "journal stream batch",
     }
     spans = receiver.wait_until(lambda spans: wanted <= {s.name for s in spans})
     command_span = next(s for s in spans if s.name == "command CreateGroupChat")
     append = next(s for s in spans if s.name == "event_store append")
     project = next(s for s in spans if s.name == "project GroupChatCreated")
+    apply_span = next(s for s in spans if s.name == "read-model apply")
+    batch = next(s for s in spans if s.name == "journal stream batch")
     assert command_span.trace_id == append.trace_id == trace_id
     assert append.attributes["event_store.backend"] == "DynamoDBEventStore"
+    # One trace from the request to the projection: the command span stored in the metadata is
+    # the projection's parent; the updater's batch (its own trace) is one link away.
+    assert (project.trace_id, project.parent_span_id) == (trace_id, command_span.span_id)
+    assert project.kind == "CONSUMER"
     assert [(link.trace_id, link.span_id) for link in project.links] == [
-        (trace_id, command_span.span_id)
+        (apply_span.trace_id, apply_span.span_id)
     ]
     assert project.attributes["projection.outcome"] == "applied"
-    batch = next(s for s in spans if s.name == "journal stream batch")
-    assert batch.trace_id == project.trace_id != trace_id
+    assert apply_span.parent_span_id == batch.span_id
+    assert batch.trace_id == apply_span.trace_id != trace_id

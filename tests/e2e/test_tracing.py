@@ -2,8 +2,9 @@
 
 A command sent with API Gateway's `X-Amzn-Trace-Id` header must give one trace from the HTTP
 request to the projection: the command service's server span continues the header's trace, the
-command and event-store spans are inside it, and the updater's projection span links to it (the
-trace context travels in the event's metadata). Reads get traces of their own. The JSON log lines
+command and event-store spans are inside it, and the updater's projection span continues it as a
+child of the command span (the trace context travels in the event's metadata), with a link to the
+updater's batch span. Reads get traces of their own. The JSON log lines
 carry the same trace id and the request id. With tracing off, nothing is exported and everything
 still works.
 """
@@ -142,11 +143,13 @@ def test_one_trace_runs_from_the_http_request_to_the_projection_when_a_command_h
             if s.name == "project GroupChatCreated"
             or (s.name == "query get_group_chat" and s.trace_id == read_trace_id)
         ]
+        linked = {link.span_id for s in children for link in s.links}
         return (
             {"command CreateGroupChat", "event_store load", "event_store append"} <= in_trace
             and any(s.trace_id == trace_id and s.kind == "SERVER" for s in spans)
             and len(children) == 2
             and all(s.parent_span_id in ids for s in children)
+            and linked <= ids
         )
 
     spans = receiver.wait_until(complete, timeout=SPAN_WAIT_SECONDS)
@@ -167,15 +170,18 @@ def test_one_trace_runs_from_the_http_request_to_the_projection_when_a_command_h
     assert append.attributes["event_store.expected_version"] == 0
     assert append.attributes["event_store.version"] == 1
 
-    # The updater's projection is linked to the command that produced the event.
+    # The updater's projection continues the trace, under the command that produced the event
+    # (the span current when the command service stored the trace context), and links to the
+    # updater's batch span, a trace of its own.
     project = one(spans, name="project GroupChatCreated")
-    assert [(link.trace_id, link.span_id) for link in project.links] == [
-        (trace_id, command.span_id)
-    ]
+    assert (project.trace_id, project.parent_span_id) == (trace_id, command.span_id)
+    assert project.kind == "CONSUMER"
     assert project.attributes["event.aggregate_id"] == chat_id
     assert project.attributes["projection.outcome"] == "applied"
-    batch = one(spans, span_id=project.parent_span_id)
-    assert batch.name == "read-model apply"
+    [link] = project.links
+    batch = one(spans, span_id=link.span_id)
+    assert (batch.name, batch.trace_id) == ("read-model apply", link.trace_id)
+    assert batch.trace_id != trace_id
     assert project.service_name == batch.service_name != "command"
 
     # Reads are traces of their own (here the one the read's header named), query span inside.

@@ -132,7 +132,7 @@ def test_extracted_context_parents_a_span_when_round_tripped(receiver: OtlpRecei
     assert by_name["continued"].parent_span_id == by_name["command"].span_id
 
 
-def test_the_projection_span_links_to_the_command_when_given_event_metadata(
+def test_a_span_links_to_the_stored_command_when_given_event_metadata(
     receiver: OtlpReceiver,
 ) -> None:
     _enabled(receiver)

@@ -229,7 +229,9 @@ def test_unavailable_error_is_raised_when_the_read_model_is_not_migrated(
         engine.dispose()
 
 
-def test_projection_span_links_to_the_command_trace_when_tracing_is_on(engine: Engine) -> None:
+def test_projection_span_continues_the_command_trace_when_the_event_carries_one(
+    engine: Engine,
+) -> None:
     _, events = one_chat(2)
     with OtlpReceiver() as receiver:
         telemetry.configure("updater-test", TelemetrySettings(otlp_endpoint=receiver.endpoint))
@@ -237,18 +239,26 @@ def test_projection_span_links_to_the_command_trace_when_tracing_is_on(engine: E
             metadata = telemetry.inject_context()
             command_ids = command.get_span_context()
 
+        # The second event was written with tracing off: no trace context in its metadata.
         apply(engine, [stored_event(events[0], metadata=metadata), stored_event(events[1])])
         telemetry.flush()
         spans = receiver.wait_until(lambda spans: len(spans) >= 4)
 
     by_name = {s.name: s for s in spans}
     batch = by_name["read-model apply"]
-    project = by_name[f"project {stored_event(events[0]).event_type}"]
-    assert project.parent_span_id == batch.span_id
-    assert project.attributes["projection.outcome"] == "applied"
-    [link] = project.links
-    assert (link.trace_id, link.span_id) == (
+    by_seq_nr = {s.attributes["event.seq_nr"]: s for s in spans if s.name.startswith("project ")}
+    continued, untraced = by_seq_nr[1], by_seq_nr[2]
+    assert (continued.trace_id, continued.parent_span_id) == (
         format(command_ids.trace_id, "032x"),
         format(command_ids.span_id, "016x"),
     )
+    assert [(link.trace_id, link.span_id) for link in continued.links] == [
+        (batch.trace_id, batch.span_id)
+    ]
+    assert continued.kind == "CONSUMER"
+    assert continued.attributes["projection.outcome"] == "applied"
+    assert (untraced.trace_id, untraced.parent_span_id) == (batch.trace_id, batch.span_id)
+    assert not untraced.links
+    assert untraced.attributes["projection.outcome"] == "applied"
+    assert batch.trace_id != continued.trace_id
     assert batch.attributes["events.applied"] == 2

@@ -195,8 +195,9 @@ def inject_context() -> dict[str, str]:
 def extract_context(metadata: Mapping[str, str]) -> Context:
     """The trace context stored by :func:`inject_context` (keys matched case-insensitively).
 
-    Use it as ``context=`` of a span that should be a child of the stored one; prefer
-    :func:`link_from` when the work is a separate, later transaction (projection).
+    Use it as ``context=`` of a span that should be a child of the stored one: the read-model
+    updater does so for the span that projects an event, so a command is one trace from the
+    request to its projection. :func:`link_from` relates a span without joining the trace.
     """
     pipeline = _pipeline
     if pipeline is None:
@@ -211,8 +212,8 @@ def extract_context(metadata: Mapping[str, str]) -> Context:
 def link_from(metadata: Mapping[str, Any], attributes: Attributes = None) -> list[Link]:
     """Span links to the trace stored in ``metadata`` (empty if there is none or tracing is off).
 
-    The read-model updater passes them as ``links=`` of the span that projects an event, so the
-    projection shows up next to the command that produced the event.
+    For ``links=`` of a span that should point at the stored trace without joining it (e.g. a
+    batch span covering events of many commands).
     """
     if _pipeline is None:
         return []

@@ -512,7 +512,7 @@ class CommandHandler:
                 expected_version,
                 events,
                 state,
-                # Inside the command's span: the updater links its projection span to this one.
+                # Inside the command's span: the updater's projection span becomes its child.
                 metadata=telemetry.inject_context(),
                 idempotency=record,
             )

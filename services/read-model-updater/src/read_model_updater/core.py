@@ -38,9 +38,14 @@ locked, not migrated): part of the batch may have committed on the slow path, so
 whole batch again (duplicates are skipped). Any other exception is a bug and propagates with
 nothing of the current transaction committed.
 
-Tracing: one span per call (`read-model apply`) and one per event (`project <type>`), linked to
-the trace of the command that produced the event (`telemetry.link_from(event.metadata)`). Nothing
-is imported from OpenTelemetry while tracing is off.
+Tracing: one span per call (`read-model apply`) and one per event (`project <type>`). The event
+span continues the trace of the command that produced the event: its parent is the command's
+span, stored in the event's metadata (`telemetry.extract_context(event.metadata)`), so a command
+is ONE trace from the HTTP request to its projection; it links to the batch span, which is a
+trace of its own holding the batch's outcome counts. It follows that trace's sampling decision
+(a command not sampled gives projection spans that are not recorded either). An event without a
+stored trace context (written with tracing off) gets a span nested under the batch span instead.
+Nothing is imported from OpenTelemetry while tracing is off.
 """
 
 from __future__ import annotations
@@ -189,9 +194,27 @@ def _span(name: str, **kwargs: Any) -> AbstractContextManager[Span | None]:
     return telemetry.get_tracer(_TRACER_NAME).start_as_current_span(name, **kwargs)
 
 
+def _continuation(metadata: Mapping[str, str]) -> dict[str, Any]:
+    """`start_as_current_span` arguments that continue the trace stored in `metadata`.
+
+    With a stored trace context: the command's span is the parent and the current (batch) span
+    is linked, so the projection is part of the command's trace and the batch stays one click
+    away. Without one (events written with tracing off): no arguments, the span nests under the
+    batch span as usual.
+    """
+    from opentelemetry import trace
+
+    # Only strings are trace headers; metadata read back from JSON may hold other values.
+    command = telemetry.extract_context({k: v for k, v in metadata.items() if isinstance(v, str)})
+    if not trace.get_current_span(command).get_span_context().is_valid:
+        return {}
+    batch = trace.get_current_span().get_span_context()
+    return {"context": command, "links": [trace.Link(batch)] if batch.is_valid else []}
+
+
 @contextmanager
 def _event_span(stored: StoredEvent) -> Iterator[Callable[[EventResult], None]]:
-    """A span for one event, linked to its command's trace; yields a function to record the
+    """A span for one event, continuing its command's trace; yields a function to record the
     outcome on it."""
     if not telemetry.tracing_enabled():
         yield lambda _result: None
@@ -209,8 +232,8 @@ def _event_span(stored: StoredEvent) -> Iterator[Callable[[EventResult], None]]:
     with _span(
         f"project {stored.event_type}",
         kind=SpanKind.CONSUMER,
-        links=telemetry.link_from(stored.metadata),
         attributes=attributes,
+        **_continuation(stored.metadata),
     ) as span:
 
         def record(result: EventResult) -> None:
@@ -237,13 +260,18 @@ def _run(
     """Run `attempt` on every item in order; retry gaps while a pass makes progress."""
     results: list[EventResult | None] = [None] * len(items)
     pending = list(range(len(items)))
+    # Asked once per batch: with tracing off, no per-event context manager at all.
+    traced = telemetry.tracing_enabled()
     while pending:
         still_gaps: list[int] = []
         progress = False
         for index in pending:
-            with _event_span(items[index].stored) as record:
+            if traced:
+                with _event_span(items[index].stored) as record:
+                    result = attempt(items[index])
+                    record(result)
+            else:
                 result = attempt(items[index])
-                record(result)
             results[index] = result
             if result.outcome is Outcome.GAP:
                 still_gaps.append(index)

@@ -290,8 +290,8 @@ def _batch_span(records: Sequence[Mapping[str, Any]]) -> AbstractContextManager[
     """A span for the invocation when tracing is on, a child of Lambda's own X-Ray segment.
 
     `OTEL_PROPAGATORS` with `xray-lambda` (as the SAM template sets it) reads the segment from
-    `_X_AMZN_TRACE_ID`; the core's per-event spans nest under this one and link to the commands
-    that produced the events.
+    `_X_AMZN_TRACE_ID`; the core's batch span nests under this one, and its per-event spans
+    continue the traces of the commands that produced the events, linked back to the batch.
     """
     if not telemetry.tracing_enabled():
         return nullcontext()
