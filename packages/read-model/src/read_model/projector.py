@@ -44,7 +44,7 @@ from chat_domain import (
     GroupChatRenamed,
     Member,
 )
-from sqlalchemy import Connection, Insert, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, Insert, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from read_model.schema import (
@@ -91,7 +91,36 @@ class ProjectionError(Exception):
     """
 
 
-# -- positions ---------------------------------------------------------------------------------
+# -- statements --------------------------------------------------------------------------------
+#
+# Every statement the projector runs per event is built once, here, with bind parameters; each
+# execution passes plain values. Building `insert(...).values(...)` per event (and SQLAlchemy
+# computing its cache key) cost more CPU than the database's work on it. The where-clause
+# parameters are named `w_<column>`: a bind parameter may not share its name with a column the
+# statement sets.
+
+_POSITION: Final = select(projection_positions.c.seq_nr).where(
+    projection_positions.c.aggregate_id == bindparam("w_aggregate_id")
+)
+_ADVANCE_POSITION: Final = (
+    update(projection_positions)
+    .where(
+        projection_positions.c.aggregate_id == bindparam("w_aggregate_id"),
+        projection_positions.c.seq_nr == bindparam("w_previous"),
+    )
+    .values(seq_nr=bindparam("seq_nr"))
+)
+_INSERT_GROUP_CHAT: Final = insert(group_chats)
+_INSERT_MEMBER: Final = insert(members)
+_INSERT_MESSAGE: Final = insert(messages)
+_UPDATE_GROUP_CHAT: Final = update(group_chats).where(group_chats.c.id == bindparam("w_id"))
+_UPDATE_MEMBER: Final = update(members).where(
+    members.c.group_chat_id == bindparam("w_group_chat_id"),
+    members.c.user_account_id == bindparam("w_user_account_id"),
+)
+_UPDATE_MESSAGE: Final = update(messages).where(
+    messages.c.id == bindparam("w_id"), messages.c.group_chat_id == bindparam("w_group_chat_id")
+)
 
 
 def _insert_for(connection: Connection, table: Table) -> Any:
@@ -105,13 +134,30 @@ def _insert_for(connection: Connection, table: Table) -> Any:
             raise NotImplementedError(f"the read model does not support {other!r}")
 
 
+_FIRST_POSITION: dict[str, Insert] = {}
+"""Per dialect name: the claim of `seq_nr = 1` (an insert that does nothing on conflict)."""
+
+
+def _first_position(connection: Connection) -> Insert:
+    statement = _FIRST_POSITION.get(connection.dialect.name)
+    if statement is None:
+        statement = (
+            _insert_for(connection, projection_positions)
+            .values(aggregate_id=bindparam("aggregate_id"), seq_nr=1)
+            .on_conflict_do_nothing(index_elements=["aggregate_id"])
+            # RETURNING, not rowcount: drivers need not report rowcount for an INSERT.
+            .returning(projection_positions.c.seq_nr)
+        )
+        _FIRST_POSITION[connection.dialect.name] = statement
+    return statement
+
+
+# -- positions ---------------------------------------------------------------------------------
+
+
 def position(connection: Connection, aggregate_id: str) -> int:
     """The `seq_nr` of the last event applied to `aggregate_id` (0 when none was)."""
-    value = connection.execute(
-        select(projection_positions.c.seq_nr).where(
-            projection_positions.c.aggregate_id == aggregate_id
-        )
-    ).scalar_one_or_none()
+    value = connection.execute(_POSITION, {"w_aggregate_id": aggregate_id}).scalar_one_or_none()
     return 0 if value is None else int(value)
 
 
@@ -120,23 +166,15 @@ def _claim(connection: Connection, aggregate_id: str, seq_nr: int) -> Outcome:
     if seq_nr < 1:
         raise ValueError(f"{aggregate_id}: seq_nr must be >= 1, got {seq_nr}")
     if seq_nr == 1:
-        statement: Insert = (
-            _insert_for(connection, projection_positions)
-            .values(aggregate_id=aggregate_id, seq_nr=1)
-            .on_conflict_do_nothing(index_elements=["aggregate_id"])
-            # RETURNING, not rowcount: drivers need not report rowcount for an INSERT.
-            .returning(projection_positions.c.seq_nr)
+        claimed = (
+            connection.execute(_first_position(connection), {"aggregate_id": aggregate_id}).first()
+            is not None
         )
-        claimed = connection.execute(statement).first() is not None
     else:
         claimed = (
             connection.execute(
-                update(projection_positions)
-                .where(
-                    projection_positions.c.aggregate_id == aggregate_id,
-                    projection_positions.c.seq_nr == seq_nr - 1,
-                )
-                .values(seq_nr=seq_nr)
+                _ADVANCE_POSITION,
+                {"w_aggregate_id": aggregate_id, "w_previous": seq_nr - 1, "seq_nr": seq_nr},
             ).rowcount
             == 1
         )
@@ -160,7 +198,7 @@ def project(connection: Connection, event: Event) -> Outcome:
     aggregate_id = str(event.aggregate_id)
     outcome = _claim(connection, aggregate_id, event.seq_nr)
     if outcome is Outcome.APPLIED:
-        _apply_effects(connection, event)
+        _apply_effects(connection, event, aggregate_id)
     return outcome
 
 
@@ -177,35 +215,34 @@ def _member_row(group_chat_id: str, member: Member, seq_nr: int) -> dict[str, An
     }
 
 
-def _update_one(connection: Connection, statement: Any, what: str) -> None:
-    if connection.execute(statement).rowcount != 1:
+def _update_one(connection: Connection, statement: Any, values: dict[str, Any], what: str) -> None:
+    if connection.execute(statement, values).rowcount != 1:
         raise ProjectionError(f"the read model has no {what}")
 
 
-def _apply_effects(connection: Connection, event: Event) -> None:
-    chat_id = str(event.aggregate_id)
+def _apply_effects(connection: Connection, event: Event, chat_id: str) -> None:
     seq_nr = event.seq_nr
     at = event.occurred_at
     match event:
         case GroupChatCreated(name=name, member=creator):
             connection.execute(
-                insert(group_chats).values(
-                    id=chat_id,
-                    name=name.value,
-                    owner_id=str(event.executor_id),
-                    disabled=False,
-                    created_at=at,
-                    updated_at=at,
-                    last_seq_nr=seq_nr,
-                )
+                _INSERT_GROUP_CHAT,
+                {
+                    "id": chat_id,
+                    "name": name.value,
+                    "owner_id": str(event.executor_id),
+                    "disabled": False,
+                    "created_at": at,
+                    "updated_at": at,
+                    "last_seq_nr": seq_nr,
+                },
             )
-            connection.execute(insert(members).values(_member_row(chat_id, creator, seq_nr)))
+            connection.execute(_INSERT_MEMBER, _member_row(chat_id, creator, seq_nr))
         case GroupChatRenamed(name=name):
             _update_one(
                 connection,
-                update(group_chats)
-                .where(group_chats.c.id == chat_id)
-                .values(name=name.value, updated_at=at, last_seq_nr=seq_nr),
+                _UPDATE_GROUP_CHAT,
+                {"w_id": chat_id, "name": name.value, "updated_at": at, "last_seq_nr": seq_nr},
                 f"group chat {chat_id}",
             )
         case GroupChatMemberAdded(member=member):
@@ -214,61 +251,73 @@ def _apply_effects(connection: Connection, event: Event) -> None:
             # user_account_id) is unique: the new membership takes that row over, with the new
             # member id, role and joining time.
             revived = connection.execute(
-                update(members)
-                .where(
-                    members.c.group_chat_id == chat_id,
-                    members.c.user_account_id == row["user_account_id"],
-                )
-                .values(row)
+                _UPDATE_MEMBER,
+                {
+                    **row,
+                    "w_group_chat_id": chat_id,
+                    "w_user_account_id": row["user_account_id"],
+                },
             ).rowcount
             if revived == 0:
-                connection.execute(insert(members).values(row))
+                connection.execute(_INSERT_MEMBER, row)
         case GroupChatMemberRemoved(user_account_id=user_account_id):
             _update_one(
                 connection,
-                update(members)
-                .where(
-                    members.c.group_chat_id == chat_id,
-                    members.c.user_account_id == str(user_account_id),
-                )
-                .values(disabled=True, updated_at=at, last_seq_nr=seq_nr),
+                _UPDATE_MEMBER,
+                {
+                    "w_group_chat_id": chat_id,
+                    "w_user_account_id": str(user_account_id),
+                    "disabled": True,
+                    "updated_at": at,
+                    "last_seq_nr": seq_nr,
+                },
                 f"member {user_account_id} in {chat_id}",
             )
         case GroupChatMessagePosted(message=message):
             connection.execute(
-                insert(messages).values(
-                    id=str(message.id),
-                    group_chat_id=chat_id,
-                    user_account_id=str(message.sender_id),
-                    text=message.content.value,
-                    disabled=False,
-                    created_at=message.created_at,
-                    updated_at=message.updated_at,
-                    last_seq_nr=seq_nr,
-                )
+                _INSERT_MESSAGE,
+                {
+                    "id": str(message.id),
+                    "group_chat_id": chat_id,
+                    "user_account_id": str(message.sender_id),
+                    "text": message.content.value,
+                    "disabled": False,
+                    "created_at": message.created_at,
+                    "updated_at": message.updated_at,
+                    "last_seq_nr": seq_nr,
+                },
             )
         case GroupChatMessageEdited(message=message):
             _update_one(
                 connection,
-                update(messages)
-                .where(messages.c.id == str(message.id), messages.c.group_chat_id == chat_id)
-                .values(text=message.content.value, updated_at=at, last_seq_nr=seq_nr),
+                _UPDATE_MESSAGE,
+                {
+                    "w_id": str(message.id),
+                    "w_group_chat_id": chat_id,
+                    "text": message.content.value,
+                    "updated_at": at,
+                    "last_seq_nr": seq_nr,
+                },
                 f"message {message.id} in {chat_id}",
             )
         case GroupChatMessageDeleted(message_id=message_id):
             _update_one(
                 connection,
-                update(messages)
-                .where(messages.c.id == str(message_id), messages.c.group_chat_id == chat_id)
-                .values(disabled=True, updated_at=at, last_seq_nr=seq_nr),
+                _UPDATE_MESSAGE,
+                {
+                    "w_id": str(message_id),
+                    "w_group_chat_id": chat_id,
+                    "disabled": True,
+                    "updated_at": at,
+                    "last_seq_nr": seq_nr,
+                },
                 f"message {message_id} in {chat_id}",
             )
         case GroupChatDeleted():
             _update_one(
                 connection,
-                update(group_chats)
-                .where(group_chats.c.id == chat_id)
-                .values(disabled=True, updated_at=at, last_seq_nr=seq_nr),
+                _UPDATE_GROUP_CHAT,
+                {"w_id": chat_id, "disabled": True, "updated_at": at, "last_seq_nr": seq_nr},
                 f"group chat {chat_id}",
             )
         case _:
@@ -382,12 +431,22 @@ def forget(connection: Connection, aggregate_id: str) -> dict[str, int]:
 
 # -- checkpoints -------------------------------------------------------------------------------
 
+_CHECKPOINT: Final = select(projection_checkpoints.c.position).where(
+    projection_checkpoints.c.name == bindparam("w_name")
+)
+_ADVANCE_CHECKPOINT: Final = (
+    update(projection_checkpoints)
+    .where(
+        projection_checkpoints.c.name == bindparam("w_name"),
+        projection_checkpoints.c.position < bindparam("w_position"),
+    )
+    .values(position=bindparam("position"))
+)
+
 
 def load_checkpoint(connection: Connection, name: str) -> int:
     """The global position saved under `name` (0 when none was)."""
-    value = connection.execute(
-        select(projection_checkpoints.c.position).where(projection_checkpoints.c.name == name)
-    ).scalar_one_or_none()
+    value = connection.execute(_CHECKPOINT, {"w_name": name}).scalar_one_or_none()
     return 0 if value is None else int(value)
 
 
@@ -397,9 +456,7 @@ def save_checkpoint(connection: Connection, name: str, position: int) -> None:
     Never moves it backwards: a slower updater finishing an older batch cannot undo progress.
     """
     moved = connection.execute(
-        update(projection_checkpoints)
-        .where(projection_checkpoints.c.name == name, projection_checkpoints.c.position < position)
-        .values(position=position)
+        _ADVANCE_CHECKPOINT, {"w_name": name, "w_position": position, "position": position}
     ).rowcount
     if moved == 0:
         connection.execute(
