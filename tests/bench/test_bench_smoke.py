@@ -62,3 +62,13 @@ def test_prints_every_handler_and_the_baseline_when_cold_start_benchmark_runs_qu
     out = _run_quick("cold_start.py")
     for handler in ("command", "query", "updater", "baseline"):
         assert f"\n{handler} " in out
+
+
+@pytest.mark.slow
+def test_prints_apply_and_bare_rates_for_sqlite_when_projector_benchmark_runs_quick() -> None:
+    out = _run_quick("projector.py")
+    for figure in ("apply ev/s (posts)", "bare executemany rows/s", "apply / bare"):
+        assert figure in out
+    assert "\nsqlite " in out
+    if os.environ.get("CI") == "true":
+        assert "\npostgres " in out
