@@ -31,6 +31,7 @@ from chat_domain import (
     MemberId,
     MessageContent,
     MessageId,
+    MessageRef,
     PostMessage,
     RemoveMember,
     RenameGroupChat,
@@ -361,14 +362,26 @@ def test_message_is_posted_when_a_member_posts(chat: Chat, sender: UserAccountId
     )
     assert not message.deleted
     assert message.created_at == message.updated_at == event.occurred_at
-    assert chat.current.find_message(command.message_id) == message
+    # The state keeps only what the rules read: no content, no updated_at.
+    assert chat.current.find_message(command.message_id) == MessageRef(
+        message.id, sender, message.created_at
+    )
+    assert chat.current.message_count == 1
 
 
 def test_messages_keep_posting_order_when_several_are_posted(chat: Chat) -> None:
-    texts = ["one", "two", "three"]
-    for text in texts:
-        chat.run(chat.post(text, by=BOB))
-    assert [m.content.value for m in chat.current.messages] == texts
+    posted = [chat.run(chat.post(text, by=BOB)) for text in ["one", "two", "three"]]
+    ids = [e.message.id for e in posted if isinstance(e, GroupChatMessagePosted)]
+    assert [m.id for m in chat.current.messages] == ids
+
+
+def test_post_raises_value_error_when_the_id_of_a_deleted_message_is_reused(chat: Chat) -> None:
+    posted = chat.run(chat.post(by=BOB))
+    assert isinstance(posted, GroupChatMessagePosted)
+    chat.run(chat.delete_message(posted.message.id, by=BOB))
+    reused = PostMessage(chat.id, posted.message.id, MessageContent("again"), BOB)
+    with pytest.raises(ValueError, match="already in use"):
+        chat.decide(reused)
 
 
 def test_post_fails_with_not_a_member_when_executor_is_not_a_member(chat: Chat) -> None:
@@ -393,7 +406,17 @@ def test_message_gets_new_content_when_sender_edits_it(chat: Chat) -> None:
     assert event.message.sender_id == BOB
     assert event.message.created_at == posted.message.created_at
     assert event.message.updated_at == event.occurred_at > posted.occurred_at
-    assert chat.current.messages == (event.message,)
+    assert chat.current.messages == (MessageRef(posted.message.id, BOB, posted.occurred_at),)
+
+
+def test_edit_event_keeps_the_original_creation_time_when_edited_twice(chat: Chat) -> None:
+    posted = chat.run(chat.post("first", by=BOB))
+    assert isinstance(posted, GroupChatMessagePosted)
+    chat.run(chat.edit(posted.message.id, "second", by=BOB))
+    again = chat.run(chat.edit(posted.message.id, "third", by=BOB))
+    assert isinstance(again, GroupChatMessageEdited)
+    assert again.message.created_at == posted.message.created_at
+    assert not again.message.deleted
 
 
 def test_edit_fails_with_message_not_found_when_message_is_unknown(chat: Chat) -> None:
@@ -432,11 +455,10 @@ def test_message_is_deleted_when_sender_or_administrator_deletes_it(
     assert isinstance(event, GroupChatMessageDeleted)
     assert event.message_id == posted.message.id
     assert chat.current.find_message(posted.message.id) is None
-    kept = chat.current.find_message(posted.message.id, include_deleted=True)
-    assert kept is not None
-    assert kept.deleted
-    assert kept.updated_at == event.occurred_at
-    assert chat.current.live_messages == ()
+    assert chat.current.messages == ()
+    assert chat.current.deleted_message_ids == {posted.message.id}
+    assert chat.current.is_message_id_used(posted.message.id)
+    assert chat.current.message_count == 1
 
 
 def test_delete_message_fails_with_message_not_found_when_message_is_unknown(chat: Chat) -> None:

@@ -24,10 +24,15 @@ from chat_domain import (
     EventId,
     GroupChat,
     GroupChatId,
+    GroupChatMessageDeleted,
+    GroupChatMessageEdited,
+    GroupChatMessagePosted,
     GroupChatName,
     MemberId,
+    Message,
     MessageContent,
     MessageId,
+    MessageRef,
     PostMessage,
     RemoveMember,
     RenameGroupChat,
@@ -124,7 +129,23 @@ def check_invariants(state: GroupChat, events: list[Event]) -> None:
     assert users, "a group chat never has no members"
     assert len(set(users)) == len(users), "members are unique by user account"
     assert state.administrators, "a group chat always keeps an administrator"
-    assert len({m.id for m in state.messages}) == len(state.messages)
+    live = [m.id for m in state.messages]
+    assert len(set(live)) == len(live)
+    assert not set(live) & state.deleted_message_ids, "a message is live or deleted, not both"
+    posted = [e for e in events if isinstance(e, GroupChatMessagePosted)]
+    assert state.message_count == len(posted), "the limit counts every message ever posted"
+    deleted = {e.message_id for e in events if isinstance(e, GroupChatMessageDeleted)}
+    assert state.deleted_message_ids == deleted
+    # The slim state is exactly the full messages (as the events carry them) minus what no
+    # rule reads: the live ones, in posting order, as id, sender and creation time.
+    full: dict[MessageId, Message] = {}
+    for e in events:
+        if isinstance(e, GroupChatMessagePosted | GroupChatMessageEdited):
+            full[e.message.id] = e.message
+    expected = [
+        MessageRef(m.id, m.sender_id, m.created_at) for m in full.values() if m.id not in deleted
+    ]
+    assert list(state.messages) == expected
     created = [m.created_at for m in state.messages]
     assert created == sorted(created), "messages are kept in posting order"
 

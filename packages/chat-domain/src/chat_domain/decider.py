@@ -57,7 +57,7 @@ from chat_domain.events import (
 )
 from chat_domain.ids import EventId, GroupChatId, MessageId, UserAccountId
 from chat_domain.limits import DEFAULT_LIMITS, Limits
-from chat_domain.state import GroupChat, Member, Message
+from chat_domain.state import GroupChat, Member, Message, MessageRef
 from chat_domain.timestamps import to_utc_millis
 from chat_domain.values import Role
 
@@ -160,12 +160,12 @@ def decide(
                 raise NotAMemberError(
                     f"{command.executor_id} is not a member and cannot post messages"
                 )
-            if len(state.messages) >= limits.max_messages:
+            if state.message_count >= limits.max_messages:
                 raise TooManyMessagesError(
-                    f"group chat {state.id} already holds {len(state.messages)} messages, "
+                    f"group chat {state.id} already holds {state.message_count} messages, "
                     f"the most allowed is {limits.max_messages}"
                 )
-            if state.find_message(command.message_id, include_deleted=True) is not None:
+            if state.is_message_id_used(command.message_id):
                 raise ValueError(f"message id {command.message_id} is already in use")
             message = Message(
                 id=command.message_id,
@@ -180,7 +180,14 @@ def decide(
             original = _require_message(state, command.message_id)
             if original.sender_id != command.executor_id:
                 raise NotTheSenderError(f"only the sender may edit message {command.message_id}")
-            edited = replace(original, content=command.content, updated_at=at)
+            edited = Message(
+                id=original.id,
+                sender_id=original.sender_id,
+                content=command.content,
+                deleted=False,
+                created_at=original.created_at,
+                updated_at=at,
+            )
             event = GroupChatMessageEdited(*envelope, message=edited)
         case DeleteMessage():
             target = _require_message(state, command.message_id)
@@ -209,7 +216,7 @@ def _require_administrator(state: GroupChat, executor_id: UserAccountId) -> None
         )
 
 
-def _require_message(state: GroupChat, message_id: MessageId) -> Message:
+def _require_message(state: GroupChat, message_id: MessageId) -> MessageRef:
     message = state.find_message(message_id)
     if message is None:
         raise MessageNotFoundError(
@@ -232,6 +239,7 @@ def evolve(state: GroupChat | None, event: Event) -> GroupChat:
             name=event.name,
             members=(event.member,),
             messages=(),
+            deleted_message_ids=frozenset(),
             deleted=False,
             seq_nr=event.seq_nr,
             version=1,
@@ -259,28 +267,32 @@ def evolve(state: GroupChat | None, event: Event) -> GroupChat:
                 ),
             )
         case GroupChatMessagePosted():
-            return replace(advanced, messages=(*state.messages, event.message))
+            return replace(advanced, messages=(*state.messages, _ref(event.message)))
         case GroupChatMessageEdited():
+            # The edited message replaces the live one (an edit of an unknown or deleted
+            # message, which `decide` never produces, changes nothing).
+            edited = _ref(event.message)
             return replace(
                 advanced,
-                messages=tuple(
-                    event.message if m.id == event.message.id else m for m in state.messages
-                ),
+                messages=tuple(edited if m.id == edited.id else m for m in state.messages),
             )
         case GroupChatMessageDeleted():
+            if state.find_message(event.message_id) is None:
+                return advanced  # unknown or already deleted: nothing to record
             return replace(
                 advanced,
-                messages=tuple(
-                    replace(m, deleted=True, updated_at=event.occurred_at)
-                    if m.id == event.message_id
-                    else m
-                    for m in state.messages
-                ),
+                messages=tuple(m for m in state.messages if m.id != event.message_id),
+                deleted_message_ids=state.deleted_message_ids | {event.message_id},
             )
         case GroupChatDeleted():
             return replace(advanced, deleted=True)
         case _:
             assert_never(event)
+
+
+def _ref(message: Message) -> MessageRef:
+    """The part of an event's message that the state keeps."""
+    return MessageRef(id=message.id, sender_id=message.sender_id, created_at=message.created_at)
 
 
 def _check_sequence(

@@ -27,7 +27,10 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A message posted to a group chat. Deleted messages stay in the state, flagged."""
+    """A message as events carry it to the read model (content and timestamps included).
+
+    The `GroupChat` state does not keep these: it keeps a `MessageRef` per live message.
+    """
 
     id: MessageId
     sender_id: UserAccountId
@@ -38,13 +41,34 @@ class Message:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageRef:
+    """What the rules need to know of a live (posted, not deleted) message.
+
+    `sender_id` answers "may this user edit/delete it?"; `created_at` is needed because an edit's
+    event carries the whole message with its original creation time. Content and `updated_at`
+    are not kept: no rule reads them, and the content (up to 4,000 characters) would dominate the
+    memory of a cached chat and the size of its snapshot.
+    """
+
+    id: MessageId
+    sender_id: UserAccountId
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class GroupChat:
     """The state of one group chat.
 
     - `members`: ordered by joining, unique by user account; the creator comes first as an
       administrator. Removed members are dropped from the tuple.
-    - `messages`: ordered by posting; deleted ones are kept with `deleted=True` so that their
-      ids stay known (a second delete is `message_not_found`, not a new message).
+    - `messages`: the live messages (posted, not deleted) in posting order, as `MessageRef`s.
+    - `deleted_message_ids`: the ids of the deleted messages. Together with `messages` this is
+      the smallest state that keeps every decision as it was with full messages: edit/delete of
+      a deleted id is `message_not_found` either way, the message limit counts deleted messages
+      too (`message_count`), and a post reusing a deleted message's id is still refused (a
+      bare counter could not tell; the read model keeps deleted rows, so a reused id would
+      break its projection). An id costs far less than a message, and no separate counter
+      is needed, so the two can never disagree.
     - `seq_nr`: sequence number of the last event applied (events are numbered from 1).
     - `version`: number of events this state reflects, i.e. the `expected_version` for the next
       append. Both advance by one per event, so for any state built by `evolve` they are equal;
@@ -54,7 +78,8 @@ class GroupChat:
     id: GroupChatId
     name: GroupChatName
     members: tuple[Member, ...]
-    messages: tuple[Message, ...]
+    messages: tuple[MessageRef, ...]
+    deleted_message_ids: frozenset[MessageId]
     deleted: bool
     seq_nr: int
     version: int
@@ -82,16 +107,18 @@ class GroupChat:
         """The members with the administrator role, in joining order."""
         return tuple(m for m in self.members if m.is_administrator)
 
-    def find_message(
-        self, message_id: MessageId, *, include_deleted: bool = False
-    ) -> Message | None:
-        """The message `message_id`; deleted messages only when `include_deleted`."""
+    def find_message(self, message_id: MessageId) -> MessageRef | None:
+        """The live message `message_id`, or None when it is unknown or deleted."""
         for message in self.messages:
             if message.id == message_id:
-                return message if include_deleted or not message.deleted else None
+                return message
         return None
 
+    def is_message_id_used(self, message_id: MessageId) -> bool:
+        """Whether `message_id` belongs to a message of this chat, live or deleted."""
+        return message_id in self.deleted_message_ids or self.find_message(message_id) is not None
+
     @property
-    def live_messages(self) -> tuple[Message, ...]:
-        """The messages that are not deleted, in posting order."""
-        return tuple(m for m in self.messages if not m.deleted)
+    def message_count(self) -> int:
+        """Every message ever posted to this chat, deleted ones included (the limit's measure)."""
+        return len(self.messages) + len(self.deleted_message_ids)
