@@ -63,7 +63,7 @@ def test_every_event_is_applied_when_a_history_is_applied_in_order(engine: Engin
     assert outcomes(result) == [Outcome.APPLIED] * len(events)
     assert result.first_retry_index is None
     assert result.counts[Outcome.APPLIED] == 120
-    assert read_model_view(engine) == domain_view(list(builder.states.values()))
+    assert read_model_view(engine) == domain_view(list(builder.states.values()), builder.events)
 
 
 def test_duplicates_are_skipped_when_a_batch_is_delivered_again(engine: Engine) -> None:
@@ -77,7 +77,7 @@ def test_duplicates_are_skipped_when_a_batch_is_delivered_again(engine: Engine) 
     assert outcomes(result) == [Outcome.DUPLICATE] * 25 + [Outcome.APPLIED] * 15
     assert apply(engine, stored).counts[Outcome.DUPLICATE] == 40
     assert snapshot(engine) != before
-    assert read_model_view(engine) == domain_view(list(builder.states.values()))
+    assert read_model_view(engine) == domain_view(list(builder.states.values()), builder.events)
 
 
 def test_gap_is_reported_and_applied_later_when_the_missing_event_arrives(
@@ -104,7 +104,7 @@ def test_events_are_applied_in_seq_order_when_a_batch_delivers_them_out_of_order
     result = apply(engine, list(reversed(stored)))
 
     assert outcomes(result) == [Outcome.APPLIED] * 6
-    assert read_model_view(engine) == domain_view(list(builder.states.values()))
+    assert read_model_view(engine) == domain_view(list(builder.states.values()), builder.events)
 
 
 def test_undecodable_event_is_parked_without_blocking_other_aggregates(engine: Engine) -> None:

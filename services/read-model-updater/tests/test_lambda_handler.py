@@ -140,7 +140,7 @@ def test_every_event_is_projected_when_a_batch_of_inserts_arrives(
     response = invoke(handler, [shard.insert(e) for e in interleaved])
 
     assert response == {"batchItemFailures": []}
-    assert read_model_view(engine) == domain_view(list(builder.states.values()))
+    assert read_model_view(engine) == domain_view(list(builder.states.values()), builder.events)
     assert parked(engine) == []
 
 
@@ -170,7 +170,7 @@ def test_duplicate_records_are_skipped_when_an_event_arrives_twice_in_a_batch(
 
     assert response == {"batchItemFailures": []}
     states = [builder.states[a[0].aggregate_id]]
-    assert read_model_view(engine) == domain_view(states)
+    assert read_model_view(engine) == domain_view(states, builder.events)
 
 
 def test_first_gap_is_reported_and_nothing_applied_out_of_order_when_a_predecessor_is_missing(
@@ -186,14 +186,14 @@ def test_first_gap_is_reported_and_nothing_applied_out_of_order_when_a_predecess
     # Lambda delivers again from the gap: the first gap's sequence number is all that counts.
     assert failures(response) == [gap["dynamodb"]["SequenceNumber"]]
     view = read_model_view(engine)
-    assert view != domain_view(list(builder.states.values()))
+    assert view != domain_view(list(builder.states.values()), builder.events)
     assert parked(engine) == []
 
     # The retry, now with the missing event (its record came late), applies all of it.
     response = invoke(handler, [shard.insert(a[2]), gap, *rest])
 
     assert response == {"batchItemFailures": []}
-    assert read_model_view(engine) == domain_view(list(builder.states.values()))
+    assert read_model_view(engine) == domain_view(list(builder.states.values()), builder.events)
 
 
 def test_events_are_applied_in_order_when_a_batch_holds_them_out_of_order(
@@ -206,7 +206,9 @@ def test_events_are_applied_in_order_when_a_batch_holds_them_out_of_order(
     response = invoke(handler, records)
 
     assert response == {"batchItemFailures": []}
-    assert read_model_view(engine) == domain_view([builder.states[a[0].aggregate_id]])
+    assert read_model_view(engine) == domain_view(
+        [builder.states[a[0].aggregate_id]], builder.events
+    )
 
 
 def test_undecodable_payload_is_parked_without_blocking_other_chats(
@@ -276,7 +278,9 @@ def test_foreign_item_is_logged_and_skipped_when_it_names_no_chat(
     assert response == {"batchItemFailures": []}
     assert any(foreign["eventID"] in m and "not parked" in m for m in caplog.messages)
     assert parked(engine) == []
-    assert read_model_view(engine) == domain_view([builder.states[a[0].aggregate_id]])
+    assert read_model_view(engine) == domain_view(
+        [builder.states[a[0].aggregate_id]], builder.events
+    )
 
 
 def test_modify_and_remove_records_are_ignored_when_they_appear(
@@ -293,7 +297,9 @@ def test_modify_and_remove_records_are_ignored_when_they_appear(
     response = invoke(handler, records)
 
     assert response == {"batchItemFailures": []}
-    assert read_model_view(engine) == domain_view([builder.states[a[0].aggregate_id]])
+    assert read_model_view(engine) == domain_view(
+        [builder.states[a[0].aggregate_id]], builder.events
+    )
 
 
 def test_empty_batch_is_acknowledged_when_delivered(handler: ModuleType) -> None:
@@ -321,7 +327,9 @@ def test_outage_is_waited_out_within_the_invocation_when_it_ends_in_time(
     assert waits == [lambda_handler.FIRST_BACKOFF_SECONDS]
     engine = create_engine_for(url)
     try:
-        assert read_model_view(engine) == domain_view([builder.states[a[0].aggregate_id]])
+        assert read_model_view(engine) == domain_view(
+            [builder.states[a[0].aggregate_id]], builder.events
+        )
     finally:
         engine.dispose()
 

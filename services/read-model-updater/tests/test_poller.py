@@ -73,7 +73,7 @@ def test_poller_resumes_exactly_where_it_stopped_when_restarted(urls: tuple[str,
 
         assert dict(progress.counts) == {Outcome.APPLIED: 45}
         assert progress.position == 105
-        assert read_model_view(engine) == domain_view(list(builder.states.values()))
+        assert read_model_view(engine) == domain_view(list(builder.states.values()), builder.events)
         rows = snapshot(engine)
         assert {r["aggregate_id"]: r["seq_nr"] for r in rows["projection_positions"]} == (
             last_seq_nrs(builder.events)
@@ -143,7 +143,7 @@ def test_poller_retries_with_backoff_when_the_event_store_is_unavailable(
 
         assert flaky.failures == 0
         assert poller.position() == 30
-        assert read_model_view(engine) == domain_view(list(builder.states.values()))
+        assert read_model_view(engine) == domain_view(list(builder.states.values()), builder.events)
 
 
 def _broken_chat(builder: HistoryBuilder, store: EventStore) -> GroupChat:
@@ -213,7 +213,7 @@ def test_incremental_and_rebuilt_read_models_are_identical_when_fed_the_same_jou
         rebuilt = snapshot(engine)
         view = read_model_view(engine)
     assert rebuilt == incremental
-    assert view == domain_view([*builder.states.values(), *broken])
+    assert view == domain_view([*builder.states.values(), *broken], builder.events)
     assert [r["reason"].split(":")[0] for r in rebuilt["parked_events"]] == [
         "undecodable",
         "predecessor parked",

@@ -166,7 +166,7 @@ def test_rebuilt_read_model_equals_the_incremental_projection_when_the_journal_i
     rebuilt = engine_of(read_model_url)
     assert snapshot(rebuilt) == snapshot(incremental)
     # The broken chat shows its state before the garbage (which the domain never saw).
-    assert read_model_view(rebuilt) == domain_view(list(builder.states.values()))
+    assert read_model_view(rebuilt) == domain_view(list(builder.states.values()), builder.events)
     assert [r["reason"].split(":")[0] for r in snapshot(rebuilt)["parked_events"]] == [
         "undecodable"
     ]
@@ -184,14 +184,14 @@ def test_aggregate_option_catches_up_a_chat_when_its_stream_records_were_dead_le
     project_like_the_lambda(
         engine, [*map(stored_event, history)], dead_lettered=frozenset({(stuck, 3), (stuck, 4)})
     )
-    assert read_model_view(engine) != domain_view(list(builder.states.values()))
+    assert read_model_view(engine) != domain_view(list(builder.states.values()), builder.events)
 
     status, out, err = run_cli(monkeypatch, dynamodb_url, read_model_url, "--aggregate", stuck)
 
     events = {str(c): s for c, s in builder.states.items()}[stuck].seq_nr
     assert (status, err) == (0, "")
     assert f"{stuck}: 1 aggregates, {events} events: {events} applied" in out
-    assert read_model_view(engine) == domain_view(list(builder.states.values()))
+    assert read_model_view(engine) == domain_view(list(builder.states.values()), builder.events)
 
 
 def test_aggregate_option_re_projects_only_that_chat_when_its_rows_were_corrupted(

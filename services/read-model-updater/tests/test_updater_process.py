@@ -96,7 +96,7 @@ def test_updater_stops_cleanly_and_resumes_when_restarted(tmp_path: Path) -> Non
             wait_for_position(engine, events_url, 120)
             code, output = stop(process)
         assert code == 0, output
-        assert read_model_view(engine) == domain_view(list(builder.states.values()))
+        assert read_model_view(engine) == domain_view(list(builder.states.values()), builder.events)
     finally:
         store.close()
         engine.dispose()

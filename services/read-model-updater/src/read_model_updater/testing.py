@@ -31,6 +31,8 @@ from chat_domain import (
     EventId,
     GroupChat,
     GroupChatId,
+    GroupChatMessageEdited,
+    GroupChatMessagePosted,
     GroupChatName,
     MemberId,
     MessageContent,
@@ -146,7 +148,7 @@ class HistoryBuilder:
         # Mostly members act (so most commands succeed); sometimes anybody does.
         executor = rng.choice(members) if rng.random() < 0.9 else rng.choice(self.users)
         target = rng.choice(self.users)
-        known_messages = [m.id for m in state.messages if not m.deleted]
+        known_messages = [m.id for m in state.messages]
         message_id = rng.choice(known_messages) if known_messages else MessageId.generate()
         chat = state.id
         kind = rng.choices(
@@ -240,9 +242,19 @@ def snapshot(bind: Engine | Connection) -> dict[str, list[dict[str, Any]]]:
         return read(connection)
 
 
-def domain_view(states: Sequence[GroupChat]) -> dict[str, list[tuple[Any, ...]]]:
+def domain_view(
+    states: Sequence[GroupChat], events: Iterable[Event]
+) -> dict[str, list[tuple[Any, ...]]]:
     """What the read model's views must contain for these final states (for cross-checks):
-    live chats, their current members, and their messages that are not deleted."""
+    live chats, their current members, and their messages that are not deleted.
+
+    The state keeps no message content (no rule needs it), so each message's latest content is
+    taken from `events`, which must include the posts and edits of the states' live messages.
+    """
+    contents: dict[MessageId, str] = {}
+    for event in events:
+        if isinstance(event, GroupChatMessagePosted | GroupChatMessageEdited):
+            contents[event.message.id] = event.message.content.value
     chats = sorted((str(s.id), s.name.value) for s in states if not s.deleted)
     members = sorted(
         (str(s.id), str(m.user_account_id), m.role.value, str(m.id))
@@ -251,11 +263,10 @@ def domain_view(states: Sequence[GroupChat]) -> dict[str, list[tuple[Any, ...]]]
         for m in s.members
     )
     messages = sorted(
-        (str(s.id), str(m.id), str(m.sender_id), m.content.value)
+        (str(s.id), str(m.id), str(m.sender_id), contents[m.id])
         for s in states
         if not s.deleted
         for m in s.messages
-        if not m.deleted
     )
     return {"group_chats": chats, "members": members, "messages": messages}
 
