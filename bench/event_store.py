@@ -437,8 +437,9 @@ def bare_commit(backend: str, tmp_parent: str | None) -> Iterator[Callable[[], N
 class History:
     """A chat to build for the load-time comparison.
 
-    `kind` is "posts" (a creation, then messages: the state keeps every message, so it grows
-    with the history) or "renames" (a creation, then renames: the state stays the same size).
+    `kind` is "posts" (a creation, then messages: the state keeps a reference (id, sender, time)
+    to every message, so it grows with the history) or "renames" (a creation, then renames: the
+    state stays the same size).
     """
 
     label: str
@@ -735,9 +736,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
         print(
-            "# posts: the state keeps every message (edit/delete rules need them), so the snapshot"
-            " grows with the history;\n# renames: the state stays small, so only the events after"
-            " the last snapshot (< 100) add to the load."
+            "# posts: the state keeps every message's id and sender (edit/delete rules need"
+            " them), so the snapshot grows with the history;\n# renames: the state stays small,"
+            " so only the events after the last snapshot (< 100) add to the load."
         )
 
     return 0
