@@ -162,7 +162,7 @@ def test_one_trace_runs_from_the_http_request_to_the_projection_when_a_command_h
     append = one(command_trace, name="event_store append")
     load = one(command_trace, name="event_store load")
     assert server.parent_span_id == parent_id
-    assert server.service_name == command.service_name == "command"
+    assert server.service_name == command.service_name == "command-service"
     assert command.parent_span_id == server.span_id
     assert append.parent_span_id == load.parent_span_id == command.span_id
     assert command.attributes["aggregate.id"] == chat_id
@@ -182,7 +182,7 @@ def test_one_trace_runs_from_the_http_request_to_the_projection_when_a_command_h
     batch = one(spans, span_id=link.span_id)
     assert (batch.name, batch.trace_id) == ("read-model apply", link.trace_id)
     assert batch.trace_id != trace_id
-    assert project.service_name == batch.service_name != "command"
+    assert project.service_name == batch.service_name != "command-service"
 
     # Reads are traces of their own (here the one the read's header named), query span inside.
     query = one(spans, name="query get_group_chat", trace_id=read_trace_id)
@@ -190,7 +190,7 @@ def test_one_trace_runs_from_the_http_request_to_the_projection_when_a_command_h
     assert query_server.kind == "SERVER"
     assert query_server.parent_span_id == read_parent_id
     assert query.attributes["query.found"] is True
-    assert query_server.service_name not in ("command", project.service_name)
+    assert query_server.service_name not in ("command-service", project.service_name)
     assert trace_id not in {s.trace_id for s in spans if s.name == "query get_group_chat"}
 
     # The log lines carry the same trace: the access line with the request id, status, duration.
@@ -201,7 +201,7 @@ def test_one_trace_runs_from_the_http_request_to_the_projection_when_a_command_h
     assert access["status"] == 201
     assert access["duration_ms"] >= 0
     assert access["level"] == "INFO"
-    assert access["service"] == "command"
+    assert access["service"] == "command-service"
     assert access["message"]
     eventually(
         lambda: {

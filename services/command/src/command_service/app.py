@@ -54,7 +54,7 @@ __all__ = [
     "problem_response",
 ]
 
-SERVICE_NAME = "command"
+SERVICE_NAME = "command-service"
 """Service name of traces and logs (`OTEL_SERVICE_NAME` overrides it)."""
 
 _log = logging.getLogger(__name__)
