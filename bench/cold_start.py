@@ -20,7 +20,8 @@ Handlers, configuration (as in infra/sam/template.yaml) and events (real AWS pay
   endpoint (the health check does not call DynamoDB); HTTP API v2 `GET
   /Stage/command/v1/healthcheck`.
 - `query_service.lambda_handler.handler`: `READ_MODEL_URL` = a fresh, migrated PostgreSQL
-  database; HTTP API v2 `GET /Stage/query/v1/healthcheck`.
+  database, seeded with a user in three group chats; HTTP API v2 `GET
+  /Stage/query/v1/group-chats?userAccountId=<that user>`, a real read (SQL on a new connection).
 - `read_model_updater.lambda_handler.handler`: the same database; a DynamoDB Streams event with
   one journal INSERT (a GroupChatCreated), applied for real.
 - baseline, `bench/naive_lambda.py`: the same database URL and OTel settings; HTTP API v2 `GET
@@ -93,17 +94,17 @@ print("RESULT " + json.dumps({
 # -- events -----------------------------------------------------------------------------------
 
 
-def http_api_event(path: str, stage: str = "Stage") -> dict[str, Any]:
+def http_api_event(path: str, stage: str = "Stage", query: str = "") -> dict[str, Any]:
     """An API Gateway HTTP API (payload 2.0) GET event, as Lambda receives it on `stage`."""
     full_path = path if stage == "$default" else f"/{stage}{path}"
     prefix = path.strip("/").split("/", 1)[0]
     route = f"ANY /{prefix}/{{proxy+}}"
     host = "abcdefghij.execute-api.us-east-1.amazonaws.com"
-    return {
+    event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route,
         "rawPath": full_path,
-        "rawQueryString": "",
+        "rawQueryString": query,
         "headers": {
             "accept": "*/*",
             "content-length": "0",
@@ -135,6 +136,9 @@ def http_api_event(path: str, stage: str = "Stage") -> dict[str, Any]:
         "pathParameters": {"proxy": path.strip("/").split("/", 1)[1] if "/" in path[1:] else ""},
         "isBase64Encoded": False,
     }
+    if query:
+        event["queryStringParameters"] = dict(pair.split("=", 1) for pair in query.split("&"))
+    return event
 
 
 def stream_event(sequence_number: int) -> dict[str, Any]:
@@ -208,6 +212,8 @@ class Target:
     function_name: str
     env: dict[str, str]
     path: str | None = None
+    query: str = ""
+    """The query string of the HTTP targets' GET."""
 
 
 @dataclass(frozen=True)
@@ -234,6 +240,9 @@ def _events(target: Target, run: int) -> tuple[dict[str, Any], dict[str, Any]]:
         return http_api_event("/healthcheck", "$default"), http_api_event(
             "/healthcheck", "$default"
         )
+    if target.name == "query":  # a real read: the caller's group chats
+        path = "/query/v1/group-chats"
+        return http_api_event(path, query=target.query), http_api_event(path, query=target.query)
     path = f"/{target.name}/v1/healthcheck"
     return http_api_event(path), http_api_event(path)
 
@@ -271,6 +280,8 @@ def measure(target: Target, run: int) -> Sample:
         if target.name != "updater"
         else first == {"batchItemFailures": []}
     )
+    if ok and target.name == "query":  # the seeded chats, read from the database
+        ok = len(json.loads(first["body"])) == QUERY_SEEDED_CHATS
     if not ok:
         raise RuntimeError(
             f"{target.name}: first invocation failed: {first}\n{done.stderr[-3000:]}"
@@ -331,6 +342,30 @@ def _migrate(url: str) -> None:
         raise RuntimeError(f"cqrs-es migrate failed:\n{done.stdout}\n{done.stderr}")
 
 
+QUERY_SEEDED_CHATS = 3
+
+
+def _seed_query_user(url: str) -> str:
+    """A user in `QUERY_SEEDED_CHATS` group chats of the read model at `url`, with a few
+    members and messages each; returns the user's id."""
+    from read_model import create_engine_for
+    from read_model.testing import ReadModelSeeder
+
+    engine = create_engine_for(url)
+    try:
+        seeder = ReadModelSeeder(engine)
+        user = seeder.user()
+        for number in range(QUERY_SEEDED_CHATS):
+            chat = seeder.group_chat(user, f"chat {number}")
+            for _ in range(3):
+                member = seeder.user()
+                seeder.member(chat, member)
+                seeder.message(chat, member, "hello")
+        return user
+    finally:
+        engine.dispose()
+
+
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0] if __doc__ else None,
@@ -360,6 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         OtlpReceiver() as receiver,
     ):
         _migrate(read_model_url)
+        query_user = _seed_query_user(read_model_url)
         traces = receiver.traces_endpoint
         targets = [
             Target(
@@ -380,6 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     **_lambda_env("query-service", "query-service", traces),
                     "READ_MODEL_URL": read_model_url,
                 },
+                query=f"userAccountId={query_user}",
             ),
             Target(
                 "updater",
