@@ -5,7 +5,15 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ["fastapi", "mangum", "strawberry", "opentelemetry.sdk", "pydantic", "graphql"]
+HEAVY = [
+    "fastapi",
+    "starlette",
+    "mangum",
+    "strawberry",
+    "opentelemetry",
+    "pydantic",
+    "graphql",
+]
 
 
 def imported_heavy_modules(statement: str) -> list[str]:
@@ -18,8 +26,12 @@ def imported_heavy_modules(statement: str) -> list[str]:
 
 def test_nothing_heavy_is_imported_when_the_light_modules_are() -> None:
     statement = (
-        "import http_kit, http_kit.aws_lambda, http_kit.problems, http_kit.limits, "
-        "http_kit.graphql_errors, http_kit.lazy"
+        "import http_kit, http_kit.aws_lambda, http_kit.lambda_http, http_kit.problems, "
+        "http_kit.limits, http_kit.graphql_errors"
     )
 
     assert imported_heavy_modules(statement) == []
+
+
+def test_lazy_graphql_routes_import_only_starlettes_helpers() -> None:
+    assert imported_heavy_modules("import http_kit.lazy") == ["starlette"]

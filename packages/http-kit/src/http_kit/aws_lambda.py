@@ -1,6 +1,10 @@
 """AWS Lambda entry point of an ASGI service: API Gateway HTTP API events (payload format 2.0).
 
-A service's handler module is one line: `handler = HttpApiHandler(build_app)`. Importing this
+A service's handler module is one line: `handler = HttpApiHandler(build_app)`, or, with REST
+endpoints served without the framework, `HttpApiHandler(build_app, fast_path=build_fast_path)`:
+`build_fast_path()` returns an `http_kit.lambda_http.FastPath` (built on the first invocation,
+like the app), whose router is tried first on every event; what it does not route (GraphQL,
+the OpenAPI document, unknown paths) goes to the ASGI app, built on first need. Importing this
 module is cheap on purpose (it imports `telemetry`, whose import is light): Mangum and whatever
 `build_app` imports (FastAPI, the routes, the drivers, OpenTelemetry's SDK) are imported and the
 app is built on the first invocation, once per execution environment, and reused by every later
@@ -26,6 +30,8 @@ from typing import Any, Final
 
 import telemetry
 
+from http_kit.lambda_http import FastPath
+
 __all__ = ["FLUSH_TIMEOUT_MILLIS", "HttpApiHandler", "strip_stage"]
 
 FLUSH_TIMEOUT_MILLIS: Final = 2000
@@ -35,35 +41,64 @@ _Adapter = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 class HttpApiHandler:
-    """The Lambda handler of the ASGI app `build_app()` returns (built on the first invocation).
+    """The Lambda handler of the ASGI app `build_app()` returns (built on first need), with an
+    optional framework-free `fast_path` tried first (built on the first invocation).
 
     Call it with the API Gateway event and the Lambda context; it returns the API Gateway
-    response. `reset()` forgets the built app, as a fresh execution environment would (tests).
+    response. `reset()` forgets what was built, as a fresh execution environment would (tests).
     """
 
     def __init__(
-        self, build_app: Callable[[], Any], *, flush_timeout_millis: int = FLUSH_TIMEOUT_MILLIS
+        self,
+        build_app: Callable[[], Any],
+        *,
+        fast_path: Callable[[], FastPath] | None = None,
+        flush_timeout_millis: int = FLUSH_TIMEOUT_MILLIS,
     ) -> None:
         self._build_app = build_app
+        self._build_fast_path = fast_path
         self._flush_timeout_millis = flush_timeout_millis
         self._adapter: _Adapter | None = None
+        self._fast_path: FastPath | None = None
         self._lock = threading.Lock()
 
     @property
     def built(self) -> bool:
-        """Whether the app has been built."""
+        """Whether the ASGI app has been built."""
         return self._adapter is not None
 
+    @property
+    def fast_path_built(self) -> bool:
+        """Whether the fast path has been built."""
+        return self._fast_path is not None
+
     def reset(self) -> None:
-        """Forget the built app: the next invocation builds it again."""
+        """Forget the built app and fast path: the next invocation builds them again."""
         self._adapter = None
+        self._fast_path = None
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         """Serve one API Gateway HTTP API (payload format 2.0) request."""
         try:
-            return self._adapt()(strip_stage(event), context)
+            stripped = strip_stage(event)
+            if self._build_fast_path is not None:
+                result = self._fast().serve(stripped)
+                if result is not None:
+                    return result
+            return self._adapt()(stripped, context)
         finally:
             telemetry.flush(timeout_millis=self._flush_timeout_millis)
+
+    def _fast(self) -> FastPath:
+        fast_path = self._fast_path
+        if fast_path is None:
+            assert self._build_fast_path is not None
+            with self._lock:
+                if self._fast_path is None:
+                    self._fast_path = self._build_fast_path()
+                    gc.freeze()  # see _adapt
+                fast_path = self._fast_path
+        return fast_path
 
     def _adapt(self) -> _Adapter:
         adapter = self._adapter
