@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import pickle
 import threading
 from datetime import UTC, datetime
 
@@ -29,6 +31,34 @@ def test_parse_returns_the_same_value_when_given_its_text_in_any_case(value: int
     assert Ulid.parse(str(ulid)) == ulid
     assert Ulid.parse(str(ulid).lower()) == ulid
     assert Ulid.from_bytes(bytes(ulid)) == ulid
+
+
+def _reference_text(value: int) -> str:
+    # RFC 4648 base32 of the value padded to 130 bits, mapped to Crockford's alphabet.
+    rfc4648 = base64.b32encode((value << 6).to_bytes(17, "big"))[:26].decode()
+    return rfc4648.translate(
+        str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+    )
+
+
+@given(st.integers(min_value=0, max_value=MAX))
+@settings(max_examples=300, deadline=None)
+def test_text_form_matches_the_base32_reference_when_formatting_any_value(value: int) -> None:
+    assert str(Ulid(value)) == _reference_text(value)
+
+
+@given(st.integers(min_value=0, max_value=MAX))
+@settings(max_examples=100, deadline=None)
+def test_equality_hash_order_and_repr_ignore_whether_the_text_was_computed(value: int) -> None:
+    formatted, fresh, parsed = Ulid(value), Ulid(value), Ulid.parse(_reference_text(value).lower())
+    str(formatted)  # computes and keeps the text form
+    assert formatted == fresh == parsed
+    assert hash(formatted) == hash(fresh) == hash(parsed)
+    assert not formatted < fresh
+    assert not fresh < formatted
+    assert repr(fresh) == repr(formatted) == repr(parsed) == f"Ulid('{_reference_text(value)}')"
+    assert str(parsed) == str(fresh) == _reference_text(value)
+    assert pickle.loads(pickle.dumps(formatted)) == fresh
 
 
 def test_extreme_values_round_trip_when_formatted() -> None:

@@ -79,6 +79,19 @@ def test_ids_of_different_kinds_differ_when_wrapping_the_same_ulid() -> None:
     assert hash(group_chat) == hash(GroupChatId.parse(ULID_TEXT))
 
 
+@pytest.mark.parametrize("cls", [GroupChatId, UserAccountId, MemberId, MessageId, EventId])
+def test_ids_compare_and_hash_alike_whether_or_not_written_out_before(
+    cls: type[GroupChatId | UserAccountId | MemberId | MessageId | EventId],
+) -> None:
+    written, fresh = cls.parse(ULID_TEXT.lower()), cls.parse(ULID_TEXT)
+    text = str(written)  # computed once, then kept
+    assert str(written) is text
+    assert written == fresh
+    assert hash(written) == hash(fresh)
+    assert repr(written) == repr(fresh) == f"{cls.__name__}('{text}')"
+    assert sorted([fresh, cls.generate(), written])[:2] == [written, fresh]
+
+
 def test_generated_ids_are_distinct_and_increasing_when_generated_in_a_row() -> None:
     first, second = GroupChatId.generate(), GroupChatId.generate()
     assert first < second

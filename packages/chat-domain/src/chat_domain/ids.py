@@ -13,7 +13,7 @@ compare equal, even when they wrap the same ULID.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Self
 
 from chat_domain.errors import ValidationError
@@ -25,6 +25,8 @@ class _UlidId:
     """Base of the ULID-backed ids. Subclasses set `PREFIX` (or not) and the default `FIELD`."""
 
     ulid: Ulid
+    # The wire form, computed at most once per instance (see `__str__`).
+    _text: str | None = field(default=None, init=False, repr=False, compare=False)
 
     PREFIX: ClassVar[str | None] = None
     FIELD: ClassVar[str] = "id"
@@ -54,7 +56,11 @@ class _UlidId:
         return cls(generator())
 
     def __str__(self) -> str:
-        return f"{self.PREFIX}-{self.ulid}" if self.PREFIX else str(self.ulid)
+        text = self._text
+        if text is None:
+            text = f"{self.PREFIX}-{self.ulid}" if self.PREFIX else str(self.ulid)
+            object.__setattr__(self, "_text", text)  # a cache: the id does not change
+        return text
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}('{self}')"
