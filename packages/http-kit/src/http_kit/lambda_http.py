@@ -38,6 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
+from urllib.parse import unquote
 
 import telemetry
 
@@ -72,7 +73,8 @@ _PARAM: Final = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 class Request:
     """One HTTP request, as API Gateway's payload 2.0 event describes it.
 
-    `path` is the path below the stage (see `http_kit.aws_lambda.strip_stage`), `headers` have
+    `path` is the path below the stage (see `http_kit.aws_lambda.strip_stage`), percent-decoded
+    as Mangum decodes it for the ASGI app, so that both route alike; `headers` have
     lower-case names (API Gateway joins repeated headers with commas; cookies are folded into
     `cookie`), `query` is `queryStringParameters` (repeated parameters comma-joined), `body` is
     the decoded body. `claims` are the JWT claims API Gateway's JWT authorizer verified, if any;
@@ -120,7 +122,8 @@ class Request:
         else:
             body = raw_body.encode() if isinstance(raw_body, str) else bytes(raw_body)
         method = str(http.get("method", "GET")).upper()
-        path = str(http.get("path") or event.get("rawPath") or "/")
+        # Percent-decoded, as Mangum decodes it for the ASGI app: both route the same path.
+        path = unquote(str(http.get("path") or event.get("rawPath") or "/"))
         raw_query = str(event.get("rawQueryString") or "")
         request_id = context.get("requestId")
         source_ip = http.get("sourceIp")
@@ -363,7 +366,8 @@ class FastPath:
         if not isinstance(http, Mapping):
             return None
         match = self.router.match(
-            str(http.get("method", "")), str(http.get("path") or event.get("rawPath") or "")
+            str(http.get("method", "")),
+            unquote(str(http.get("path") or event.get("rawPath") or "")),
         )
         if match is None:
             return None
