@@ -174,7 +174,8 @@ def _is_text(content_type: str) -> bool:
 class Response:
     """One HTTP response; `to_result()` is what the Lambda handler returns to API Gateway.
 
-    Header names are sent lower-case (as an ASGI server sends them); `content-length` is added.
+    Header names are sent lower-case (as an ASGI server sends them). The constructors (`json`,
+    `text`, `problem`, `of`) set `content-type` and `content-length`.
     """
 
     status: int
@@ -187,16 +188,14 @@ class Response:
     ) -> Response:
         """`value` as `application/json`, encoded as Starlette's `JSONResponse` encodes it."""
         body = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        return cls(status, body.encode(), {"content-type": "application/json", **(headers or {})})
+        return cls.of(status, body.encode(), "application/json", headers)
 
     @classmethod
     def text(
         cls, text: str, *, status: int = 200, headers: Mapping[str, str] | None = None
     ) -> Response:
         """`text` as `text/plain; charset=utf-8`."""
-        return cls(
-            status, text.encode(), {"content-type": "text/plain; charset=utf-8", **(headers or {})}
-        )
+        return cls.of(status, text.encode(), "text/plain; charset=utf-8", headers)
 
     @classmethod
     def problem(cls, problem: Problem, *, close: bool = False) -> Response:
@@ -205,10 +204,22 @@ class Response:
         `close` adds `Connection: close`, as `http_kit.problems.send_problem` does for an answer
         sent before the body was read.
         """
-        headers = {"content-type": PROBLEM_MEDIA_TYPE, **problem.headers}
+        headers = dict(problem.headers)
         if close:
             headers["connection"] = "close"
-        return cls(problem.status, problem.to_json(), headers)
+        return cls.of(problem.status, problem.to_json(), PROBLEM_MEDIA_TYPE, headers)
+
+    @classmethod
+    def of(
+        cls,
+        status: int,
+        body: bytes,
+        content_type: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """A response with `body`, its `content-type` and `content-length`, and `headers`."""
+        fixed = {"content-type": content_type, "content-length": str(len(body))}
+        return cls(status, body, {**fixed, **(headers or {})})
 
     def with_headers(self, headers: Mapping[str, str]) -> Response:
         """This response with `headers` added (replacing same-named ones)."""
@@ -222,7 +233,6 @@ class Response:
     def to_result(self) -> dict[str, Any]:
         """The API Gateway HTTP API (payload 2.0) result: text bodies as text, others base64."""
         headers = {k.lower(): v for k, v in self.headers.items()}
-        headers.setdefault("content-length", str(len(self.body)))
         text = _is_text(headers.get("content-type", "application/json"))
         return {
             "statusCode": self.status,
