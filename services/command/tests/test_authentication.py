@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -238,12 +238,13 @@ def test_runs_the_mutation_when_the_executor_is_the_caller(
 
 
 @pytest.fixture
-def jwt_lambda(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+def jwt_lambda(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     """The Lambda handler as the SAM template configures it with an authorizer (no JWKS)."""
     monkeypatch.setenv("EVENT_STORE_URL", "memory://")
     monkeypatch.setenv("AUTH_MODE", "jwt")
-    monkeypatch.setattr(lambda_handler.handler, "_adapter", None)
-    return lambda_handler
+    lambda_handler.reset()
+    yield lambda_handler
+    lambda_handler.reset()
 
 
 def lambda_create(

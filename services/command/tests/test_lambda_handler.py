@@ -8,10 +8,12 @@ DynamoDB event store on moto's server.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -41,10 +43,11 @@ class LambdaContext:
 
 
 @pytest.fixture
-def handler(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+def handler() -> Iterator[ModuleType]:
     """The handler module as a fresh execution environment has it: no app built yet."""
-    monkeypatch.setattr(lambda_handler.handler, "_adapter", None)
-    return lambda_handler
+    lambda_handler.reset()
+    yield lambda_handler
+    lambda_handler.reset()
 
 
 @pytest.fixture
@@ -256,3 +259,30 @@ def test_importing_the_handler_loads_neither_the_app_nor_its_libraries() -> None
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_rest_commands_are_served_without_the_web_framework() -> None:
+    # A cold start that serves a command must not import FastAPI, Starlette, Mangum or pydantic:
+    # they are the app's, built only for GraphQL, the OpenAPI document and unknown paths.
+    code = (
+        "import json, sys\n"
+        "sys.path.insert(0, '.')\n"
+        "from conftest import make_http_api_event\n"
+        "from command_service.lambda_handler import handler\n"
+        "body = json.dumps({'name': 'team', 'executorId': 'EXECUTOR'})\n"
+        "event = make_http_api_event('POST', '/command/v1/group-chats/create', stage='Stage',\n"
+        "    headers={'content-type': 'application/json'}, body=body)\n"
+        "response = handler(event, None)\n"
+        "heavy = ['fastapi', 'starlette', 'mangum', 'pydantic', 'pydantic_settings']\n"
+        "print(response['statusCode'], [m for m in heavy if m in sys.modules])\n"
+    ).replace("EXECUTOR", ALICE)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env={**os.environ, "EVENT_STORE_URL": "memory://"},
+        cwd=str(Path(__file__).resolve().parents[3]),
+    )
+    assert result.stdout.strip().splitlines()[-1] == "201 []"

@@ -2,6 +2,7 @@
 
     app = create_app()                    # settings from the environment, store from the URL
     app = create_app(settings, event_store=store)   # tests, or a store the caller owns
+    app = create_app(runtime=runtime)     # on a `Runtime` shared with the Lambda fast path
 
 The app keeps its objects in `app.state`: `settings`, `event_store`, `command_handler` (the
 `CommandHandler` the GraphQL mutations and other entry points share) and `authenticator`
@@ -18,7 +19,7 @@ from typing import Any
 import telemetry
 from auth import AuthError, AuthSettings, AuthUnavailableError
 from chat_domain import DomainError
-from event_store import ConcurrencyError, EventStore, EventStoreUnavailableError, open_event_store
+from event_store import ConcurrencyError, EventStore, EventStoreUnavailableError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -26,12 +27,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from command_service.authentication import (
     AuthenticationMiddleware,
-    authenticator_for,
     protection_for,
     refusal_renderer,
 )
 from command_service.graphql import GRAPHQL_PATH, mount_graphql
-from command_service.handlers import CommandConflictError, CommandHandler
+from command_service.handlers import CommandConflictError
 from command_service.idempotency import IdempotencyInProgressError, IdempotencyKeyReusedError
 from command_service.middleware import BodySizeLimitMiddleware, UnhandledErrorMiddleware
 from command_service.problems import (
@@ -41,7 +41,14 @@ from command_service.problems import (
     problem_for,
     validation_error,
 )
-from command_service.routes import GROUP_CHATS_PREFIX, group_chats_router, health_router
+from command_service.rest_commands import (
+    BODY_NOT_AN_OBJECT,
+    BODY_REQUIRED,
+    GROUP_CHATS_PREFIX,
+    validation_problem,
+)
+from command_service.routes import group_chats_router, health_router
+from command_service.runtime import SERVICE_NAME, Runtime, build_runtime, open_store
 from command_service.schemas import ProblemModel
 from command_service.settings import Settings
 
@@ -54,15 +61,7 @@ __all__ = [
     "problem_response",
 ]
 
-SERVICE_NAME = "command-service"
-"""Service name of traces and logs (`OTEL_SERVICE_NAME` overrides it)."""
-
 _log = logging.getLogger(__name__)
-
-
-def open_store(settings: Settings) -> EventStore:
-    """The event store `settings.event_store_url` names (the composition root's one choice)."""
-    return open_event_store(settings.event_store_url, snapshot_interval=settings.snapshot_interval)
 
 
 def create_app(
@@ -70,6 +69,7 @@ def create_app(
     *,
     event_store: EventStore | None = None,
     auth: AuthSettings | None = None,
+    runtime: Runtime | None = None,
 ) -> FastAPI:
     """Build the command service: routes, error handling, middleware, telemetry.
 
@@ -77,28 +77,20 @@ def create_app(
     (`AUTH_MODE`, …). The event store is opened here from `settings.event_store_url` and
     closed when the app shuts down, unless `event_store` is given: then the caller owns it
     (and closes it). Raises `ValueError` for a malformed `EVENT_STORE_URL` or `AUTH_*`
-    setting and `EventStoreUnavailableError` when the store cannot be reached.
+    setting and `EventStoreUnavailableError` when the store cannot be reached. With `runtime`
+    (see `command_service.runtime`), the app serves on it as it is and the other arguments are
+    ignored; it closes the store at shutdown if the runtime owns it.
     """
-    settings = settings or Settings()
-    authenticator = authenticator_for(auth if auth is not None else AuthSettings.from_env())
-    telemetry.configure(SERVICE_NAME)
-    owns_store = event_store is None
-    store = open_store(settings) if event_store is None else event_store
-    handler = CommandHandler(
-        store,
-        max_retries=settings.command_max_retries,
-        limits=settings.limits,
-        idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
-        aggregate_cache_size=settings.aggregate_cache_size,
-    )
+    service = runtime or build_runtime(settings, event_store=event_store, auth=auth)
+    settings, store = service.settings, service.event_store
+    handler, authenticator = service.command_handler, service.authenticator
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            if owns_store:
-                store.close()
+            service.close()
 
     app = FastAPI(
         title="cqrs-es command service",
@@ -163,20 +155,17 @@ def _describe_one(error: Any) -> tuple[str, str]:
     parts = [str(part) for part in location[1:]]
     field = ".".join(parts) or "body"
     if field == "body":
-        if kind == "missing":
-            return field, "is required: a JSON object (Content-Type: application/json)"
-        return field, "must be a JSON object (sent with Content-Type: application/json)"
+        return field, BODY_REQUIRED if kind == "missing" else BODY_NOT_AN_OBJECT
     return field, str(error.get("msg", "is invalid"))
 
 
 def describe_validation_errors(exc: RequestValidationError) -> Problem:
-    """The 400 `validation_error` for a request FastAPI could not parse; names the fields."""
-    described = [_describe_one(error) for error in exc.errors()]
-    if not described:
-        return validation_error("the request is invalid")
-    fields = {field for field, _ in described}
-    detail = "; ".join(f"{field}: {reason}" for field, reason in described)
-    return validation_error(detail, field=fields.pop() if len(fields) == 1 else None)
+    """The 400 `validation_error` for a request FastAPI could not parse; names the fields.
+
+    Worded as `command_service.rest_commands.parse_body` words the same errors (the Lambda
+    fast path's parsing): both end in `validation_problem`.
+    """
+    return validation_problem([_describe_one(error) for error in exc.errors()])
 
 
 async def _on_expected_error(_request: Request, exc: Exception) -> JSONResponse:

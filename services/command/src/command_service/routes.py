@@ -1,8 +1,10 @@
 """REST routes: the group-chat commands under `/command/v1/group-chats`, and the health check.
 
 Endpoints are plain `def`s: FastAPI runs them in its thread pool, which is what the synchronous
-event store needs. Each one parses its body into a domain command (the domain's parsers validate
-every value and name the field), runs it through the `CommandHandler` and returns the ids.
+event store needs. The request models (`command_service.schemas`) give the OpenAPI document and
+the JSON shape check; what a command does is `command_service.rest_commands.execute`, shared with
+the Lambda fast path (`command_service.lambda_routes`): the domain's parsers validate every value
+and name the field, the `CommandHandler` runs the command, the answer carries the ids.
 """
 
 from __future__ import annotations
@@ -10,30 +12,16 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from chat_domain import (
-    AddMember,
-    Command,
-    CreateGroupChat,
-    DeleteGroupChat,
-    DeleteMessage,
-    EditMessage,
-    PostMessage,
-    RemoveMember,
-    RenameGroupChat,
-)
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
+from command_service import rest_commands
 from command_service.authentication import authorize_executor
 from command_service.handlers import CommandHandler
-from command_service.idempotency import (
-    IDEMPOTENCY_KEY_HEADER,
-    IDEMPOTENT_REPLAYED_HEADER,
-    IdempotencyKey,
-    parse_client_key,
-)
+from command_service.idempotency import IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAYED_HEADER
 from command_service.problems import PROBLEM_MEDIA_TYPE
+from command_service.rest_commands import GROUP_CHATS_PREFIX, HEALTHCHECK_PATH, RestCommand
 from command_service.schemas import (
     AddMemberRequest,
     CreateGroupChatRequest,
@@ -57,9 +45,6 @@ __all__ = [
     "health_router",
     "problem_responses",
 ]
-
-GROUP_CHATS_PREFIX = "/command/v1/group-chats"
-HEALTHCHECK_PATH = "/command/v1/healthcheck"
 
 _DESCRIPTIONS = {
     400: "Invalid input (`validation_error`): malformed JSON, a missing field or a wrong type, "
@@ -115,21 +100,20 @@ IdempotencyKeyHeader = Annotated[
 def _respond(
     request: Request,
     handler: CommandHandler,
-    command: Command,
+    command: RestCommand,
     body: BaseModel,
     key: str | None,
 ) -> JSONResponse:
-    """Run `command` (idempotently when a key is given) and answer with its response.
-
-    With authentication on, only the executor itself may run it (401/403 otherwise).
-    """
-    authorize_executor(request.app.state.authenticator, request.scope, command.executor_id)
-    idempotency = (
-        None
-        if key is None
-        else IdempotencyKey.of(parse_client_key(key), command, body.model_dump(by_alias=True))
+    """Run `command` with the fields of `body` (idempotently when a key is given) and answer
+    with its response. With authentication on, only the executor itself may run it."""
+    authenticator = request.app.state.authenticator
+    response = rest_commands.execute(
+        command,
+        body.model_dump(by_alias=True),
+        handler,
+        authorize=lambda executor_id: authorize_executor(authenticator, request.scope, executor_id),
+        idempotency_key=key,
     )
-    response = handler.execute(command, idempotency=idempotency)
     headers = {IDEMPOTENT_REPLAYED_HEADER: "true"} if response.replayed else None
     return JSONResponse(dict(response.body), status_code=response.status, headers=headers)
 
@@ -169,10 +153,7 @@ def group_chats_router() -> APIRouter:
         request: Request,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> JSONResponse:
-        command = CreateGroupChat.parse(
-            name=body.name, executor_id=body.executor_id, generator=handler.generator
-        )
-        return _respond(request, handler, command, body, idempotency_key)
+        return _respond(request, handler, rest_commands.CREATE, body, idempotency_key)
 
     @router.post(
         "/rename",
@@ -187,10 +168,7 @@ def group_chats_router() -> APIRouter:
         request: Request,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> JSONResponse:
-        command = RenameGroupChat.parse(
-            group_chat_id=body.group_chat_id, name=body.name, executor_id=body.executor_id
-        )
-        return _respond(request, handler, command, body, idempotency_key)
+        return _respond(request, handler, rest_commands.RENAME, body, idempotency_key)
 
     @router.post(
         "/delete",
@@ -205,10 +183,7 @@ def group_chats_router() -> APIRouter:
         request: Request,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> JSONResponse:
-        command = DeleteGroupChat.parse(
-            group_chat_id=body.group_chat_id, executor_id=body.executor_id
-        )
-        return _respond(request, handler, command, body, idempotency_key)
+        return _respond(request, handler, rest_commands.DELETE, body, idempotency_key)
 
     @router.post(
         "/add-member",
@@ -223,14 +198,7 @@ def group_chats_router() -> APIRouter:
         request: Request,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> JSONResponse:
-        command = AddMember.parse(
-            group_chat_id=body.group_chat_id,
-            user_account_id=body.user_account_id,
-            role=body.role,
-            executor_id=body.executor_id,
-            generator=handler.generator,
-        )
-        return _respond(request, handler, command, body, idempotency_key)
+        return _respond(request, handler, rest_commands.ADD_MEMBER, body, idempotency_key)
 
     @router.post(
         "/remove-member",
@@ -245,12 +213,7 @@ def group_chats_router() -> APIRouter:
         request: Request,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> JSONResponse:
-        command = RemoveMember.parse(
-            group_chat_id=body.group_chat_id,
-            user_account_id=body.user_account_id,
-            executor_id=body.executor_id,
-        )
-        return _respond(request, handler, command, body, idempotency_key)
+        return _respond(request, handler, rest_commands.REMOVE_MEMBER, body, idempotency_key)
 
     @router.post(
         "/post-message",
@@ -266,13 +229,7 @@ def group_chats_router() -> APIRouter:
         request: Request,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> JSONResponse:
-        command = PostMessage.parse(
-            group_chat_id=body.group_chat_id,
-            content=body.content,
-            executor_id=body.executor_id,
-            generator=handler.generator,
-        )
-        return _respond(request, handler, command, body, idempotency_key)
+        return _respond(request, handler, rest_commands.POST_MESSAGE, body, idempotency_key)
 
     @router.post(
         "/edit-message",
@@ -287,13 +244,7 @@ def group_chats_router() -> APIRouter:
         request: Request,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> JSONResponse:
-        command = EditMessage.parse(
-            group_chat_id=body.group_chat_id,
-            message_id=body.message_id,
-            content=body.content,
-            executor_id=body.executor_id,
-        )
-        return _respond(request, handler, command, body, idempotency_key)
+        return _respond(request, handler, rest_commands.EDIT_MESSAGE, body, idempotency_key)
 
     @router.post(
         "/delete-message",
@@ -308,11 +259,6 @@ def group_chats_router() -> APIRouter:
         request: Request,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> JSONResponse:
-        command = DeleteMessage.parse(
-            group_chat_id=body.group_chat_id,
-            message_id=body.message_id,
-            executor_id=body.executor_id,
-        )
-        return _respond(request, handler, command, body, idempotency_key)
+        return _respond(request, handler, rest_commands.DELETE_MESSAGE, body, idempotency_key)
 
     return router

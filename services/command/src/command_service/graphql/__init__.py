@@ -17,10 +17,9 @@ from fastapi import FastAPI
 from http_kit.lazy import LazyASGIApp, mount_lazy_graphql
 from starlette.types import ASGIApp
 
-__all__ = ["GRAPHQL_PATH", "LazyASGIApp", "mount_graphql"]
+from command_service.paths import GRAPHQL_PATH  # where it answers (with or without a "/")
 
-GRAPHQL_PATH = "/command/graphql"
-"""Where the GraphQL endpoint answers (with or without a trailing slash)."""
+__all__ = ["GRAPHQL_PATH", "LazyASGIApp", "mount_graphql"]
 
 
 def _build_graphql_app() -> ASGIApp:
