@@ -34,8 +34,7 @@ from auth import (
 )
 from chat_domain.errors import ValidationError
 from chat_domain.ids import UserAccountId
-
-from query_service.problems import PROBLEM_MEDIA_TYPE, RETRY_AFTER_SECONDS
+from http_kit.problems import PROBLEM_MEDIA_TYPE, RETRY_AFTER_SECONDS
 
 __all__ = [
     "AuthenticationMiddleware",

@@ -6,27 +6,17 @@ parsers; a malformed id is a 400 `validation_error` whose detail names the field
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+from typing import Annotated
 
-from chat_domain.errors import ValidationError
 from chat_domain.ids import GroupChatId, MessageId, UserAccountId
 from fastapi import Depends, Path, Query, Request
 from sqlalchemy import Engine
 
 from query_service.authentication import authorize_caller
-from query_service.problems import ProblemError
+from query_service.rest import parse_id
 from query_service.settings import Settings
 
-_Id = TypeVar("_Id", GroupChatId, UserAccountId, MessageId)
-
 _ULID_HELP = "26 Crockford base32 characters, case-insensitive"
-
-
-def _parse(id_type: type[_Id], raw: str, field: str) -> _Id:
-    try:
-        return id_type.parse(raw, field=field)
-    except ValidationError as error:
-        raise ProblemError.validation(error.field, error.reason) from None
 
 
 def get_engine(request: Request) -> Engine:
@@ -56,7 +46,7 @@ def caller(
 
     With authentication on, it must be the authenticated caller (401/403 otherwise).
     """
-    parsed = _parse(UserAccountId, user_account_id, "userAccountId")
+    parsed = parse_id(UserAccountId, user_account_id, "userAccountId")
     authorize_caller(request.app.state.authenticator, request.scope, parsed)
     return parsed
 
@@ -72,7 +62,7 @@ def group_chat_id(
     ],
 ) -> GroupChatId:
     """The group chat of the path (`groupChatId`)."""
-    return _parse(GroupChatId, raw, "groupChatId")
+    return parse_id(GroupChatId, raw, "groupChatId")
 
 
 def member_user_account_id(
@@ -86,7 +76,7 @@ def member_user_account_id(
     ],
 ) -> UserAccountId:
     """The member's user account of the path (`memberUserAccountId`)."""
-    return _parse(UserAccountId, raw, "memberUserAccountId")
+    return parse_id(UserAccountId, raw, "memberUserAccountId")
 
 
 def message_id(
@@ -100,7 +90,7 @@ def message_id(
     ],
 ) -> MessageId:
     """The message of the path (`messageId`)."""
-    return _parse(MessageId, raw, "messageId")
+    return parse_id(MessageId, raw, "messageId")
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]

@@ -1,4 +1,4 @@
-"""Errors as `application/problem+json` (RFC 9457), and the handlers that produce them.
+"""Errors as `application/problem+json` (RFC 9457), and the FastAPI handlers that produce them.
 
 Every error response has `type`, `title`, `status`, `detail` and `code`, a stable
 machine-readable string (`validation_error`, `group_chat_not_found`, `member_not_found`,
@@ -12,6 +12,7 @@ in `field` (an extension member, omitted otherwise), as the command service does
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from http import HTTPStatus
 from typing import Any
 
@@ -24,6 +25,8 @@ from http_kit.problems import Problem as ProblemDetails
 from pydantic import BaseModel, Field
 from read_model import ReadModelUnavailableError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from query_service.errors import ProblemError, method_not_allowed, problem_for
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
@@ -57,36 +60,6 @@ class Problem(BaseModel):
         description="the offending input field of a validation_error, when there is one",
         examples=["groupChatId"],
     )
-
-
-class ProblemError(Exception):
-    """Raise to answer with a problem document."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        detail: str,
-        *,
-        field: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.code = code
-        self.detail = detail
-        self.field = field
-        self.headers = headers
-
-    @classmethod
-    def validation(cls, field: str, message: str) -> ProblemError:
-        """400 `validation_error` about `field`; the detail reads `<field>: <message>`."""
-        return cls(400, "validation_error", f"{field}: {message}", field=field)
-
-    @classmethod
-    def not_found(cls, code: str, detail: str) -> ProblemError:
-        """404 with a specific `code` (e.g. `group_chat_not_found`)."""
-        return cls(404, code, detail)
 
 
 def problem_response(
@@ -126,9 +99,9 @@ def _describe_validation_errors(error: RequestValidationError) -> tuple[str, str
     return "; ".join(messages) or "the request is invalid", only_field
 
 
-async def _on_problem(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ProblemError)
-    return problem_response(exc.status, exc.code, exc.detail, field=exc.field, headers=exc.headers)
+async def _on_known_error(_request: Request, exc: Exception) -> Response:
+    problem = problem_for(exc)
+    return _render(problem if problem is not None else internal_error())
 
 
 async def _on_validation_error(_request: Request, exc: Exception) -> Response:
@@ -142,35 +115,10 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         code, detail = "not_found", f"no such resource: {request.method} {request.url.path}"
     elif exc.status_code == 405:
-        code, detail = "method_not_allowed", f"{request.method} is not allowed here"
+        return _render(replace(method_not_allowed(request.method), headers=dict(exc.headers or {})))
     else:
         code, detail = HTTPStatus(exc.status_code).name.lower(), str(exc.detail)
     return problem_response(exc.status_code, code, detail, headers=dict(exc.headers or {}) or None)
-
-
-async def _on_unavailable(_request: Request, exc: Exception) -> Response:
-    _log.warning("read model unavailable: %s", exc, exc_info=exc)
-    return problem_response(
-        503,
-        "service_unavailable",
-        "the read model is temporarily unavailable; retry later",
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
-
-
-async def _on_auth_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, AuthError)
-    return problem_response(exc.status, exc.code, exc.detail, headers=dict(exc.headers) or None)
-
-
-async def _on_auth_unavailable(_request: Request, exc: Exception) -> Response:
-    _log.warning("token keys unavailable: %s", exc)
-    return problem_response(
-        503,
-        "service_unavailable",
-        "the keys to verify tokens cannot be fetched right now; retry later",
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
 
 
 async def _on_unexpected(_request: Request, exc: Exception) -> Response:
@@ -180,12 +128,10 @@ async def _on_unexpected(_request: Request, exc: Exception) -> Response:
 
 def install_problem_handlers(app: FastAPI) -> None:
     """Make every error of `app` a problem document (request validation errors become 400)."""
-    app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
-    app.add_exception_handler(ReadModelUnavailableError, _on_unavailable)
-    app.add_exception_handler(AuthError, _on_auth_error)
-    app.add_exception_handler(AuthUnavailableError, _on_auth_unavailable)
+    for known in (ProblemError, AuthError, ReadModelUnavailableError, AuthUnavailableError):
+        app.add_exception_handler(known, _on_known_error)
     app.add_exception_handler(Exception, _on_unexpected)
 
 

@@ -1,21 +1,21 @@
-"""The JSON shapes of the REST API (camelCase; times ISO 8601 UTC with milliseconds and `Z`)."""
+"""The JSON shapes of the REST API (camelCase; times ISO 8601 UTC with milliseconds and `Z`),
+as the OpenAPI document describes them.
+
+The bodies themselves are built by `query_service.rest` (shared with the Lambda fast path,
+which has no pydantic); the tests check that they are instances of these models.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Self
+from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
 from pydantic.alias_generators import to_camel
-from read_model.queries import GroupChatView, MemberView, MessageView
-from read_model.queries import MessagePage as MessagePageView
 
+from query_service.rest import format_timestamp
 
-def format_timestamp(value: datetime) -> str:
-    """`2026-11-28T10:00:00.123Z`: UTC, milliseconds, `Z`."""
-    return (
-        value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-    )
+__all__ = ["GroupChat", "Member", "Message", "MessagePage", "Timestamp", "format_timestamp"]
 
 
 Timestamp = Annotated[
@@ -43,11 +43,6 @@ class GroupChat(_Schema):
     created_at: Timestamp
     updated_at: Timestamp
 
-    @classmethod
-    def of(cls, view: GroupChatView) -> Self:
-        """The response shape of a read-model view."""
-        return cls.model_validate(view)
-
 
 class Member(_Schema):
     """A member of a group chat (`id` is the membership's id)."""
@@ -58,11 +53,6 @@ class Member(_Schema):
     role: str
     created_at: Timestamp
     updated_at: Timestamp
-
-    @classmethod
-    def of(cls, view: MemberView) -> Self:
-        """The response shape of a read-model view."""
-        return cls.model_validate(view)
 
 
 class Message(_Schema):
@@ -75,19 +65,9 @@ class Message(_Schema):
     created_at: Timestamp
     updated_at: Timestamp
 
-    @classmethod
-    def of(cls, view: MessageView) -> Self:
-        """The response shape of a read-model view."""
-        return cls.model_validate(view)
-
 
 class MessagePage(_Schema):
     """A page of messages, oldest first, and the cursor for the older page (or null)."""
 
     items: list[Message]
     next_before: str | None
-
-    @classmethod
-    def of(cls, page: MessagePageView) -> Self:
-        """The response shape of a read-model page."""
-        return cls(items=[Message.of(item) for item in page.items], next_before=page.next_before)

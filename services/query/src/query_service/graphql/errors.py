@@ -28,7 +28,7 @@ from chat_domain.errors import ValidationError
 from http_kit.graphql_errors import INTERNAL_ERROR, ErrorInfo
 from read_model import ReadModelUnavailableError
 
-from query_service.problems import ProblemError
+from query_service.errors import ProblemError
 
 __all__ = ["error_info_for"]
 

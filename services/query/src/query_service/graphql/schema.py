@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from strawberry.schema.config import StrawberryConfig
 
 from query_service import traced_queries as queries
-from query_service.problems import ProblemError
+from query_service.errors import ProblemError
 from query_service.routers.group_chats import group_chat_not_found
 from query_service.schemas import format_timestamp
 from query_service.settings import Settings

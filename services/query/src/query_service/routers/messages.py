@@ -5,12 +5,12 @@
 # factory's `settings`, which FastAPI can only see in an evaluated annotation.
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
-from query_service import traced_queries as queries
+from query_service import rest
 from query_service.dependencies import Caller, EngineDep, GroupChatIdDep, MessageIdDep
-from query_service.problems import ProblemError, problem_responses
-from query_service.routers.group_chats import group_chat_not_found
+from query_service.problems import problem_responses
+from query_service.routers.group_chats import json_response
 from query_service.schemas import Message, MessagePage
 from query_service.settings import Settings
 
@@ -21,6 +21,7 @@ def create_router(settings: Settings) -> APIRouter:
 
     @router.get(
         "/group-chats/{groupChatId}/messages",
+        response_model=MessagePage,
         operation_id="getMessages",
         summary="A page of a group chat's messages",
         description=(
@@ -44,35 +45,30 @@ def create_router(settings: Settings) -> APIRouter:
         ] = None,
         before: Annotated[
             str | None,
-            Query(max_length=256, description="a `nextBefore` cursor from a previous page"),
+            Query(
+                max_length=rest.BEFORE_MAX_LENGTH,
+                description="a `nextBefore` cursor from a previous page",
+            ),
         ] = None,
-    ) -> MessagePage:
-        try:
-            page = queries.get_messages(
+    ) -> Response:
+        return json_response(
+            rest.messages(
                 engine,
-                str(group_chat_id),
-                str(caller),
+                group_chat_id,
+                caller,
                 limit=limit or settings.page_size_default,
                 before=before,
             )
-        except queries.InvalidCursorError as error:
-            raise ProblemError.validation("before", str(error)) from None
-        if page is None:
-            raise group_chat_not_found(str(group_chat_id))
-        return MessagePage.of(page)
+        )
 
     @router.get(
         "/messages/{messageId}",
+        response_model=Message,
         operation_id="getMessage",
         summary="One message of a group chat the caller is a member of",
         responses=problem_responses(400, 404, 503),
     )
-    def get_message(engine: EngineDep, message_id: MessageIdDep, caller: Caller) -> Message:
-        view = queries.get_message(engine, str(message_id), str(caller))
-        if view is None:
-            raise ProblemError.not_found(
-                "message_not_found", f"no message {message_id} visible to the caller"
-            )
-        return Message.of(view)
+    def get_message(engine: EngineDep, message_id: MessageIdDep, caller: Caller) -> Response:
+        return json_response(rest.message(engine, message_id, caller))
 
     return router
