@@ -195,11 +195,12 @@ def test_trusts_user_account_id_when_auth_mode_is_none(url: str) -> None:
 
 
 @pytest.fixture
-def jwt_lambda(url: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+def jwt_lambda(url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     monkeypatch.setenv("READ_MODEL_URL", url)
     monkeypatch.setenv("AUTH_MODE", "jwt")
-    monkeypatch.setattr(lambda_handler.handler, "_adapter", None)
-    return lambda_handler
+    lambda_handler.reset()
+    yield lambda_handler
+    lambda_handler.reset()
 
 
 @pytest.mark.parametrize(("as_self", "status"), [(True, 200), (False, 403)])

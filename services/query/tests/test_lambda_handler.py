@@ -42,8 +42,9 @@ def handler(read_model_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mo
         if name.startswith("OTEL_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("READ_MODEL_URL", read_model_url)
-    monkeypatch.setattr(lambda_handler.handler, "_adapter", None)
+    lambda_handler.reset()
     yield lambda_handler
+    lambda_handler.reset()
     reset_telemetry()
 
 
@@ -140,3 +141,92 @@ def test_importing_the_handler_loads_neither_the_app_nor_its_libraries() -> None
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_rest_reads_are_served_without_loading_fastapi_pydantic_or_mangum(
+    read_model_url: str, seeder: ReadModelSeeder, http_api_event: EventFactory
+) -> None:
+    alice = seeder.user()
+    seeder.group_chat(alice, "developers")
+    event = http_api_event(
+        "GET", "/query/v1/group-chats", stage="Stage", query=f"userAccountId={alice}"
+    )
+    code = (
+        "import json, sys\n"
+        "from query_service.lambda_handler import handler\n"
+        "response = handler(json.loads(sys.stdin.read()), None)\n"
+        "heavy = ['fastapi', 'starlette', 'mangum', 'pydantic', 'pydantic_settings',\n"
+        "         'strawberry', 'query_service.app']\n"
+        "print(json.dumps([response['statusCode'], [m for m in heavy if m in sys.modules],\n"
+        "                  handler.built]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        input=json.dumps(event),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env={**env, "READ_MODEL_URL": read_model_url},
+    )
+
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [200, [], False]
+
+
+def test_graphql_after_a_rest_read_builds_the_app_over_the_same_engine(
+    handler: ModuleType, http_api_event: EventFactory, seeder: ReadModelSeeder
+) -> None:
+    alice = seeder.user()
+    rest_event = http_api_event("GET", "/query/v1/group-chats", query=f"userAccountId={alice}")
+    graphql_event = http_api_event(
+        "POST",
+        "/query/graphql",
+        headers={"content-type": "application/json"},
+        body=json.dumps({"query": "{ __typename }"}),
+    )
+
+    assert invoke(handler, rest_event)["statusCode"] == 200
+    assert not handler.handler.built
+    assert invoke(handler, graphql_event)["statusCode"] == 200
+
+    app = handler.handler._adapter.app  # Mangum's app
+    assert app.state.engine is handler._shared_runtime().engine
+
+
+def test_a_failed_start_is_not_cached_when_the_environment_is_fixed(
+    handler: ModuleType,
+    http_api_event: EventFactory,
+    read_model_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    event = http_api_event("GET", "/query/v1/healthcheck")
+    monkeypatch.setenv("PAGE_SIZE_DEFAULT", "500")  # over PAGE_SIZE_MAX
+
+    with pytest.raises(ValueError, match="PAGE_SIZE_DEFAULT"):
+        invoke(handler, event)
+    monkeypatch.delenv("PAGE_SIZE_DEFAULT")
+
+    assert invoke(handler, event)["statusCode"] == 200
+
+
+def test_reads_answer_503_with_retry_after_when_the_read_model_is_not_migrated(
+    http_api_event: EventFactory, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("OTEL_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("READ_MODEL_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    lambda_handler.reset()
+    event = http_api_event(
+        "GET", "/query/v1/group-chats", query="userAccountId=01JDQ4Z5V8X9Y0A1B2C3D4E5F6"
+    )
+    try:
+        response = invoke(lambda_handler, event)
+    finally:
+        lambda_handler.reset()
+        reset_telemetry()
+
+    assert response["statusCode"] == 503
+    assert response["headers"]["retry-after"] == "1"
+    assert json.loads(response["body"])["code"] == "service_unavailable"

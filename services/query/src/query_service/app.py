@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from http_kit.limits import BodySizeLimitMiddleware
 from read_model import create_engine_for
+from sqlalchemy import Engine
 
 from query_service.authentication import (
     AuthenticationMiddleware,
@@ -91,23 +92,32 @@ def _document_bearer_auth(document: dict[str, Any]) -> None:
                 operation["responses"][status] = {"description": description, "content": problem}
 
 
-def create_app(settings: Settings | None = None, *, auth: AuthSettings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    auth: AuthSettings | None = None,
+    engine: Engine | None = None,
+) -> FastAPI:
     """The query service for `settings` (default: read from the environment).
 
     `auth` defaults to `AuthSettings.from_env()` (`AUTH_MODE`, …; see
-    `query_service.authentication`).
+    `query_service.authentication`). `engine` is the read model's engine when it already exists
+    (the Lambda handler shares its fast path's); its owner disposes of it. By default the app
+    creates one for `settings.read_model_url` and disposes of it when it shuts down.
     """
     settings = settings or Settings()
     authenticator = authenticator_for(auth if auth is not None else AuthSettings.from_env())
     telemetry.configure("query-service")
-    engine = create_engine_for(settings.read_model_url)
+    owns_engine = engine is None
+    engine = create_engine_for(settings.read_model_url) if engine is None else engine
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            engine.dispose()
+            if owns_engine:
+                engine.dispose()
 
     app = FastAPI(
         title="cqrs-es query service",

@@ -1,0 +1,433 @@
+"""The Lambda fast path answers every request exactly as the FastAPI app does.
+
+One table of requests (every REST endpoint, good and bad; health checks; other methods; unknown
+paths; GraphQL and the OpenAPI document, which fall through to the app) is sent as API Gateway
+HTTP API events, on a named stage and on `$default`, to two handlers over the same read model:
+
+- the reference: the FastAPI app behind Mangum (`HttpApiHandler(create_app)`), which is how
+  the Lambda served every request before the fast path;
+- `query_service.lambda_handler.handler`, the fast path with the app behind it.
+
+Status, body (byte for byte) and headers must be the same (`Allow` as a set: Starlette lists
+the methods of a `set`; `Content-Length`, which the app's authentication refusals lack, is
+checked on the fast path's answers instead). The routed requests
+must not have built the FastAPI app: the comparison is of the fast path, not of the app with
+itself. With `AUTH_MODE=jwt`, the table also runs with and without the claims of API Gateway's
+JWT authorizer, and with bearer tokens verified against a local JWKS.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from auth.testing import TokenIssuer, aws_jwt_event_context
+from http_kit.aws_lambda import HttpApiHandler
+from query_service import lambda_handler, rest
+from query_service.app import create_app
+from query_service.lambda_rest import GRAPHQL_PATH, SERVICE_NAME
+from query_service.settings import Settings
+from read_model import create_engine_for
+from read_model.queries import get_messages
+from read_model.testing import ReadModelSeeder
+from telemetry.testing import reset_telemetry
+
+V1 = "/query/v1"
+UNKNOWN_CHAT = "GroupChat-01JDQ4Z5V8X9Y0A1B2C3D4E5F6"
+UNKNOWN_MESSAGE = "01JDQ4Z5V8X9Y0A1B2C3D4E5F7"
+
+
+@dataclass(frozen=True)
+class World:
+    """The seeded read model: who is where."""
+
+    alice: str
+    bob: str
+    carol: str  # removed from `chat`
+    stranger: str
+    chat: str  # alice (owner), bob, carol (removed); messages
+    bobs_chat: str  # bob only
+    deleted_chat: str
+    message: str
+    deleted_message: str
+    cursor: str  # `nextBefore` of the first page of `chat` (page size 3)
+
+
+def _ulid(prefixed: str) -> str:
+    return prefixed.rsplit("-", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One request: `method` `path` `?query`, with `headers` and the authorizer's `claims`."""
+
+    name: str
+    method: str
+    path: str
+    query: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    claims_of: str | None = None  # a World attribute (or a literal subject): the JWT's `sub`
+    routed: bool = True  # served by the fast path (else: falls through to the app)
+    body: str | None = None
+
+
+def _rest_cases(w: World) -> list[Case]:
+    a, chat = w.alice, w.chat
+    caller = f"userAccountId={a}"
+    long_cursor = "x" * 257
+    return [
+        Case("healthcheck", "GET", "/query/healthcheck"),
+        Case("healthcheck v1", "GET", "/query/v1/healthcheck"),
+        Case("healthcheck HEAD", "HEAD", "/query/v1/healthcheck"),
+        Case("chats", "GET", f"{V1}/group-chats", caller),
+        Case("chats, bare lower-case caller", "GET", f"{V1}/group-chats",
+             f"userAccountId={_ulid(a).lower()}"),
+        Case("chats, encoded caller", "GET", f"{V1}/group-chats",
+             f"userAccountId={a.replace('-', '%2D')}&other=1"),
+        Case("chats, repeated caller (last wins)", "GET", f"{V1}/group-chats",
+             f"userAccountId=bad&userAccountId={a}"),
+        Case("chats, repeated caller (last bad)", "GET", f"{V1}/group-chats",
+             f"userAccountId={a}&userAccountId=bad"),
+        Case("chats, stranger", "GET", f"{V1}/group-chats", f"userAccountId={w.stranger}"),
+        Case("chats, no caller", "GET", f"{V1}/group-chats"),
+        Case("chats, empty caller", "GET", f"{V1}/group-chats", "userAccountId="),
+        Case("chats, bad caller", "GET", f"{V1}/group-chats", "userAccountId=nobody"),
+        Case("chats, wrong prefix", "GET", f"{V1}/group-chats", f"userAccountId={chat}"),
+        Case("chats HEAD", "HEAD", f"{V1}/group-chats", caller),
+        Case("chat", "GET", f"{V1}/group-chats/{chat}", caller),
+        Case("chat, bare id", "GET", f"{V1}/group-chats/{_ulid(chat).lower()}", caller),
+        Case("chat, unknown", "GET", f"{V1}/group-chats/{UNKNOWN_CHAT}", caller),
+        Case("chat, deleted", "GET", f"{V1}/group-chats/{w.deleted_chat}", caller),
+        Case("chat, not a member", "GET", f"{V1}/group-chats/{w.bobs_chat}", caller),
+        Case("chat, removed member", "GET", f"{V1}/group-chats/{chat}",
+             f"userAccountId={w.carol}"),
+        Case("chat, bad id", "GET", f"{V1}/group-chats/not-an-id", caller),
+        Case("chat, bad id, no caller", "GET", f"{V1}/group-chats/not-an-id"),
+        Case("chat, no caller", "GET", f"{V1}/group-chats/{chat}"),
+        Case("chat, encoded id", "GET", f"{V1}/group-chats/GroupChat%2D{_ulid(chat)}", caller),
+        Case("members", "GET", f"{V1}/group-chats/{chat}/members", caller),
+        Case("members, not a member", "GET", f"{V1}/group-chats/{w.bobs_chat}/members", caller),
+        Case("members, bad id", "GET", f"{V1}/group-chats/x/members", caller),
+        Case("member", "GET", f"{V1}/group-chats/{chat}/members/{w.bob}", caller),
+        Case("member, bare id", "GET", f"{V1}/group-chats/{chat}/members/{_ulid(w.bob)}",
+             caller),
+        Case("member, removed", "GET", f"{V1}/group-chats/{chat}/members/{w.carol}", caller),
+        Case("member, stranger", "GET", f"{V1}/group-chats/{chat}/members/{w.stranger}",
+             caller),
+        Case("member of an invisible chat", "GET",
+             f"{V1}/group-chats/{w.bobs_chat}/members/{w.bob}", caller),
+        Case("member, bad id", "GET", f"{V1}/group-chats/{chat}/members/nope", caller),
+        Case("member, bad ids, no caller", "GET", f"{V1}/group-chats/x/members/nope"),
+        Case("member, bad member id, no caller", "GET",
+             f"{V1}/group-chats/{chat}/members/nope"),
+        Case("messages", "GET", f"{V1}/group-chats/{chat}/messages", caller),
+        Case("messages, limit 2", "GET", f"{V1}/group-chats/{chat}/messages",
+             f"{caller}&limit=2"),
+        Case("messages, limit max", "GET", f"{V1}/group-chats/{chat}/messages",
+             f"{caller}&limit=5"),
+        Case("messages, before", "GET", f"{V1}/group-chats/{chat}/messages",
+             f"{caller}&before={w.cursor}"),
+        Case("messages, before and limit", "GET", f"{V1}/group-chats/{chat}/messages",
+             f"{caller}&before={w.cursor}&limit=1"),
+        *(
+            Case(f"messages, limit {raw!r}", "GET", f"{V1}/group-chats/{chat}/messages",
+                 f"{caller}&limit={raw}")
+            for raw in ["0", "-1", "6", "abc", "", "+2", "2.0", "2.5", "1_0", "%202", "1e1",
+                        "99999999999999999999999", "%D9%A3", "2&limit=9"]
+        ),
+        Case("messages, bad cursor", "GET", f"{V1}/group-chats/{chat}/messages",
+             f"{caller}&before=garbage"),
+        Case("messages, empty cursor", "GET", f"{V1}/group-chats/{chat}/messages",
+             f"{caller}&before="),
+        Case("messages, long cursor", "GET", f"{V1}/group-chats/{chat}/messages",
+             f"{caller}&before={long_cursor}"),
+        Case("messages, long cursor and bad limit", "GET",
+             f"{V1}/group-chats/{chat}/messages", f"{caller}&before={long_cursor}&limit=0"),
+        Case("messages, no caller and bad limit", "GET", f"{V1}/group-chats/{chat}/messages",
+             "limit=0"),
+        Case("messages, no caller, bad limit and cursor", "GET",
+             f"{V1}/group-chats/{chat}/messages", f"limit=x&before={long_cursor}"),
+        Case("messages, bad caller and bad limit", "GET", f"{V1}/group-chats/{chat}/messages",
+             "userAccountId=x&limit=0"),
+        Case("messages, bad chat id and bad limit", "GET", f"{V1}/group-chats/x/messages",
+             f"{caller}&limit=0"),
+        Case("messages, not a member", "GET", f"{V1}/group-chats/{w.bobs_chat}/messages",
+             caller),
+        Case("messages, not a member, bad cursor", "GET",
+             f"{V1}/group-chats/{w.bobs_chat}/messages", f"{caller}&before=garbage"),
+        Case("message", "GET", f"{V1}/messages/{w.message}", caller),
+        Case("message, lower case", "GET", f"{V1}/messages/{w.message.lower()}", caller),
+        Case("message, deleted", "GET", f"{V1}/messages/{w.deleted_message}", caller),
+        Case("message, unknown", "GET", f"{V1}/messages/{UNKNOWN_MESSAGE}", caller),
+        Case("message, not a member", "GET", f"{V1}/messages/{w.message}",
+             f"userAccountId={w.stranger}"),
+        Case("message, bad id", "GET", f"{V1}/messages/Message-{w.message}", caller),
+        Case("POST chats", "POST", f"{V1}/group-chats", caller, body="{}"),
+        Case("DELETE message", "DELETE", f"{V1}/messages/{w.message}", caller),
+        Case("PUT healthcheck", "PUT", "/query/healthcheck"),
+        Case("OPTIONS members", "OPTIONS", f"{V1}/group-chats/{chat}/members", caller),
+        Case("body over the limit", "GET", f"{V1}/group-chats", caller,
+             headers={"content-length": "100000"}),
+        Case("unknown path", "GET", f"{V1}/nothing", routed=False),
+        Case("unknown chat sub-path", "GET", f"{V1}/group-chats/{chat}/extra", caller,
+             routed=False),
+        Case("trailing slash", "GET", f"{V1}/group-chats/", caller, routed=False),
+        Case("OpenAPI document", "GET", "/query/openapi.json", routed=False),
+        Case("GraphQL", "POST", GRAPHQL_PATH, headers={"content-type": "application/json"},
+             body=json.dumps({"query": "{ __typename }"}), routed=False),
+    ]  # fmt: skip
+
+
+def _jwt_cases(w: World) -> list[Case]:
+    a = w.alice
+    chats = f"{V1}/group-chats"
+    return [
+        Case("jwt: chats as self", "GET", chats, f"userAccountId={a}", claims_of="alice"),
+        Case("jwt: chats, bare id as self", "GET", chats, f"userAccountId={_ulid(a)}",
+             claims_of="alice"),
+        Case("jwt: chats as someone else", "GET", chats, f"userAccountId={w.bob}",
+             claims_of="alice"),
+        Case("jwt: chats without claims", "GET", chats, f"userAccountId={a}"),
+        Case("jwt: chats, no caller", "GET", chats, claims_of="alice"),
+        Case("jwt: chats, subject not a user", "GET", chats, f"userAccountId={a}",
+             claims_of="not-a-user"),
+        Case("jwt: chat as someone else", "GET", f"{chats}/{w.chat}",
+             f"userAccountId={w.bob}", claims_of="alice"),
+        Case("jwt: bad chat id without claims", "GET", f"{chats}/x", f"userAccountId={a}"),
+        Case("jwt: messages as someone else, bad limit", "GET", f"{chats}/{w.chat}/messages",
+             f"userAccountId={w.bob}&limit=0", claims_of="alice"),
+        Case("jwt: message as self", "GET", f"{V1}/messages/{w.message}",
+             f"userAccountId={a}", claims_of="alice"),
+        Case("jwt: healthcheck without claims", "GET", "/query/healthcheck"),
+        Case("jwt: POST without claims", "POST", chats, f"userAccountId={a}", body="{}"),
+        Case("jwt: POST with claims", "POST", chats, f"userAccountId={a}", claims_of="alice",
+             body="{}"),
+        Case("jwt: bearer token nobody verifies", "GET", chats, f"userAccountId={a}",
+             headers={"authorization": "Bearer abc.def.ghi"}),
+        Case("jwt: not a bearer", "GET", chats, f"userAccountId={a}",
+             headers={"authorization": "Basic YWxpY2U6c2VjcmV0"}),
+        Case("jwt: body over the limit without claims", "GET", chats, f"userAccountId={a}",
+             headers={"content-length": "100000"}),
+        Case("jwt: unknown REST path without claims", "GET", f"{chats}/{w.chat}/x",
+             routed=False),
+        Case("jwt: GraphQL without claims", "POST", GRAPHQL_PATH,
+             headers={"content-type": "application/json"},
+             body=json.dumps({"query": "{ __typename }"}), routed=False),
+    ]  # fmt: skip
+
+
+def _bearer_cases(w: World, issuer: TokenIssuer) -> list[Case]:
+    a = w.alice
+    chats = f"{V1}/group-chats"
+
+    def bearer(token: str) -> dict[str, str]:
+        return {"authorization": f"Bearer {token}"}
+
+    return [
+        Case("bearer: as self", "GET", chats, f"userAccountId={a}",
+             headers=bearer(issuer.token(a))),
+        Case("bearer: as someone else", "GET", chats, f"userAccountId={w.bob}",
+             headers=bearer(issuer.token(a, key="ec"))),
+        Case("bearer: expired", "GET", chats, f"userAccountId={a}",
+             headers=bearer(issuer.token(a, expires_in=-3600))),
+        Case("bearer: wrong audience", "GET", chats, f"userAccountId={a}",
+             headers=bearer(issuer.token(a, aud="someone-else"))),
+        Case("bearer: garbage", "GET", chats, f"userAccountId={a}",
+             headers=bearer("not-a-jwt")),
+        Case("bearer: none", "GET", chats, f"userAccountId={a}"),
+    ]  # fmt: skip
+
+
+# -- running ------------------------------------------------------------------------------------
+
+
+EventFactory = Callable[..., dict[str, Any]]
+
+
+def _event(case: Case, world: World, stage: str, make_event: EventFactory) -> dict[str, Any]:
+    event = make_event(
+        case.method,
+        case.path,
+        stage=stage,
+        query=case.query,
+        headers=case.headers,
+        body=case.body,
+    )
+    if "content-length" in case.headers:
+        event["headers"]["content-length"] = case.headers["content-length"]
+    if case.claims_of is not None:
+        subject = getattr(world, case.claims_of, case.claims_of)
+        event["requestContext"]["authorizer"] = aws_jwt_event_context(subject)
+    return event
+
+
+def _comparable(result: dict[str, Any], *, length: bool = True) -> dict[str, Any]:
+    headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
+    if not length:
+        headers.pop("content-length", None)
+    if "allow" in headers:
+        headers["allow"] = sorted(m.strip() for m in headers["allow"].split(","))
+    return {
+        "statusCode": result["statusCode"],
+        "headers": headers,
+        "body": result.get("body"),
+        "isBase64Encoded": result.get("isBase64Encoded"),
+    }
+
+
+def _compare(
+    cases: list[Case], world: World, reference: HttpApiHandler, make_event: EventFactory
+) -> list[str]:
+    """Send every case to both handlers; the differences, described."""
+    differences = []
+    for routed in (True, False):
+        for case in (c for c in cases if c.routed is routed):
+            for stage in ("Stage", "$default"):
+                event = _event(case, world, stage, make_event)
+                expected = _comparable(reference(copy.deepcopy(event), None))
+                answer = lambda_handler.handler(copy.deepcopy(event), None)
+                # The app's authentication refusals go out without Content-Length (API Gateway
+                # adds it): the fast path's have it, right.
+                length = "content-length" in expected["headers"]
+                if routed:
+                    assert int(answer["headers"]["content-length"]) == len(answer["body"].encode())
+                actual = _comparable(answer, length=length)
+                if actual != expected:
+                    differences.append(
+                        f"{case.name} ({stage}):\n  app:  {expected}\n  fast: {actual}"
+                    )
+        if routed and lambda_handler.handler.built:
+            differences.append("a routed request fell through to the FastAPI app")
+    if not lambda_handler.handler.built:
+        differences.append("no request fell through to the FastAPI app")
+    return differences
+
+
+@pytest.fixture
+def world(read_model_url: str) -> Iterator[World]:
+    engine = create_engine_for(read_model_url)
+    seed = ReadModelSeeder(engine)
+    alice, bob, carol, stranger = seed.user(), seed.user(), seed.user(), seed.user()
+    chat = seed.group_chat(alice, "développeurs ✨")
+    seed.member(chat, bob)
+    seed.member(chat, carol)
+    seed.remove_member(chat, carol)
+    message = seed.message(chat, alice, 'héllo "wörld" 🌍 <b>&\u2028')
+    for number in range(5):
+        seed.message(chat, bob if number % 2 else alice, f"message {number}")
+    deleted_message = seed.message(chat, bob, "oops")
+    seed.delete_message(deleted_message)
+    bobs_chat = seed.group_chat(bob, "bob's")
+    deleted_chat = seed.group_chat(alice, "gone")
+    seed.delete_group_chat(deleted_chat)
+    seed.group_chat(alice, "second")
+    page = get_messages(engine, chat, alice, limit=3)
+    assert page is not None
+    assert page.next_before is not None
+    yield World(
+        alice, bob, carol, stranger, chat, bobs_chat, deleted_chat, message, deleted_message,
+        page.next_before,
+    )  # fmt: skip
+    engine.dispose()
+
+
+@pytest.fixture
+def lambda_env(read_model_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The Lambda's environment (small pages), a fresh execution environment around the test."""
+    for name in list(os.environ):
+        if name.startswith(("OTEL_", "AUTH_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("READ_MODEL_URL", read_model_url)
+    monkeypatch.setenv("PAGE_SIZE_DEFAULT", "3")
+    monkeypatch.setenv("PAGE_SIZE_MAX", "5")
+    monkeypatch.setenv("MAX_BODY_BYTES", "4096")
+    lambda_handler.reset()
+    yield
+    lambda_handler.reset()
+    reset_telemetry()
+
+
+def _reference() -> HttpApiHandler:
+    """The FastAPI app behind Mangum, configured from the same environment."""
+    return HttpApiHandler(lambda: create_app(Settings()))
+
+
+def test_fast_path_answers_as_the_app_with_authentication_off(
+    world: World, lambda_env: None, http_api_event: EventFactory
+) -> None:
+    differences = _compare(_rest_cases(world), world, _reference(), http_api_event)
+
+    assert not differences, "\n".join(differences)
+
+
+def test_fast_path_answers_as_the_app_behind_the_jwt_authorizer(
+    world: World, lambda_env: None, monkeypatch: pytest.MonkeyPatch, http_api_event: EventFactory
+) -> None:
+    monkeypatch.setenv("AUTH_MODE", "jwt")
+
+    differences = _compare(_jwt_cases(world), world, _reference(), http_api_event)
+
+    assert not differences, "\n".join(differences)
+
+
+def test_fast_path_answers_as_the_app_with_bearer_tokens_verified_locally(
+    world: World,
+    lambda_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    http_api_event: EventFactory,
+) -> None:
+    issuer = TokenIssuer(tmp_path)
+    for name, value in issuer.environ().items():
+        monkeypatch.setenv(name, value)
+    cases = [*_bearer_cases(world, issuer), Case("unknown", "GET", f"{V1}/x", routed=False)]
+
+    differences = _compare(cases, world, _reference(), http_api_event)
+
+    assert not differences, "\n".join(differences)
+
+
+# -- the two sides are the same API -------------------------------------------------------------
+
+
+def test_fast_path_operations_are_the_apps_json_routes(read_model_url: str) -> None:
+    app = create_app(Settings(read_model_url=read_model_url))
+    document = app.openapi()
+    json_gets = {
+        operation["operationId"]: path
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method == "get" and "application/json" in operation["responses"]["200"]["content"]
+    }
+
+    assert {k: template for k, (template, _) in rest.OPERATIONS.items()} == json_gets
+    assert GRAPHQL_PATH == "/query/graphql"
+    assert SERVICE_NAME == "query-service"
+
+
+def test_rest_bodies_are_instances_of_the_documented_models(
+    world: World, read_model_url: str
+) -> None:
+    from chat_domain.ids import GroupChatId, MessageId, UserAccountId
+    from query_service.schemas import GroupChat, Member, Message, MessagePage
+
+    engine = create_engine_for(read_model_url)
+    alice = UserAccountId.parse(world.alice, field="userAccountId")
+    chat = GroupChatId.parse(world.chat, field="groupChatId")
+    bodies: list[tuple[Callable[..., Any], Any]] = [
+        (GroupChat, rest.group_chat(engine, chat, alice)),
+        (Member, rest.member(engine, chat, UserAccountId.parse(world.bob, field="m"), alice)),
+        (Message, rest.message(engine, MessageId.parse(world.message, field="m"), alice)),
+        (MessagePage, rest.messages(engine, chat, alice, limit=2, before=None)),
+    ]
+    engine.dispose()
+
+    for model, body in bodies:
+        validated = model.model_validate(body)  # type: ignore[attr-defined]
+        assert validated.model_dump(by_alias=True, mode="json") == body
