@@ -111,7 +111,7 @@ def _json_endpoint(
             if problem is None:
                 raise  # FastPath logs it and answers 500 internal_error
             return Response.problem(problem)
-        return _response(200, rest.render_json(body), {"content-type": rest.JSON_MEDIA_TYPE})
+        return Response.of(200, rest.render_json(body), rest.JSON_MEDIA_TYPE)
 
     return serve
 
@@ -135,7 +135,8 @@ def _guard(authenticator: Authenticator) -> Callable[[Request], Response | None]
             principal = authenticator.authenticate(request.scope)
         except (AuthError, AuthUnavailableError) as exc:
             status, headers, body = render(exc, request.scope)
-            return _response(status, body, {k.decode(): v.decode("latin-1") for k, v in headers})
+            fields = {k.decode(): v.decode("latin-1") for k, v in headers}
+            return Response.of(status, body, fields.pop("content-type"), fields)
         request.scope[SCOPE_KEY] = AuthState(principal)
         return None
 
@@ -144,7 +145,3 @@ def _guard(authenticator: Authenticator) -> Callable[[Request], Response | None]
 
 def _method_not_allowed(request: Request, _allowed: Sequence[str]) -> Response:
     return Response.problem(method_not_allowed(request.method))
-
-
-def _response(status: int, body: bytes, headers: dict[str, str]) -> Response:
-    return Response(status, body, {**headers, "content-length": str(len(body))})
