@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -128,7 +129,7 @@ def test_payload_is_compact_utf8_json_with_epoch_millisecond_times_when_encoded(
 
 def test_state_round_trips_when_encoded_and_decoded() -> None:
     data = encode_state(FINAL_STATE)
-    assert json.loads(data)["schemaVersion"] == STATE_SCHEMA_VERSION
+    assert data[:2] == bytes((0, STATE_SCHEMA_VERSION))
     assert decode_state(data) == FINAL_STATE
 
 
@@ -164,8 +165,27 @@ V1_SNAPSHOT = (
 )
 
 
+# The same chat as version 2 of `encode_state` wrote it (live messages as references, deleted
+# ones as ids), as that encoder wrote it for `V1_SNAPSHOT`.
+V2_SNAPSHOT = (
+    b'{"schemaVersion":2,"id":"GroupChat-01HQ2X7Z9V8K3M4N5P6R7S8T9A","name":"Team",'
+    b'"members":[{"id":"01HQ2X7Z9V8K3M4N5P6R7S8T9D",'
+    b'"userAccountId":"UserAccount-01HQ2X7Z9V8K3M4N5P6R7S8T9B","role":"administrator",'
+    b'"createdAt":1708000000000,"updatedAt":1708000000000},'
+    b'{"id":"01HQ2X7Z9V8K3M4N5P6R7S8T9E",'
+    b'"userAccountId":"UserAccount-01HQ2X7Z9V8K3M4N5P6R7S8T9F","role":"member",'
+    b'"createdAt":1708000001000,"updatedAt":1708000001000}],'
+    b'"messages":[{"id":"01HQ2X7Z9V8K3M4N5P6R7S8T9G",'
+    b'"senderId":"UserAccount-01HQ2X7Z9V8K3M4N5P6R7S8T9F","createdAt":1708000002000},'
+    b'{"id":"01HQ2X7Z9V8K3M4N5P6R7S8T9J",'
+    b'"senderId":"UserAccount-01HQ2X7Z9V8K3M4N5P6R7S8T9B","createdAt":1708000006000}],'
+    b'"deletedMessageIds":["01HQ2X7Z9V8K3M4N5P6R7S8T9H"],"deleted":false,"seqNr":7,"version":7,'
+    b'"createdAt":1708000000000,"updatedAt":1708000006000}'
+)
+
+
 def _state_with_deleted_ids(change: Callable[[list[str], str], list[str]]) -> bytes:
-    lifted = json.loads(encode_state(decode_state(V1_SNAPSHOT)))
+    lifted = json.loads(V2_SNAPSHOT)
     lifted["deletedMessageIds"] = change(lifted["deletedMessageIds"], lifted["messages"][0]["id"])
     return json.dumps(lifted).encode()
 
@@ -187,9 +207,22 @@ def test_v1_snapshot_decodes_into_the_slim_state_when_loaded() -> None:
     assert state.updated_at == at + timedelta(seconds=6)
     # Written again, it is a current snapshot that decodes to the same state.
     again = encode_state(state)
-    assert json.loads(again)["schemaVersion"] == STATE_SCHEMA_VERSION == 2
+    assert again[:2] == bytes((0, STATE_SCHEMA_VERSION)) == b"\x00\x03"
     assert b"content" not in again
     assert decode_state(again) == state
+
+
+def test_v2_snapshot_decodes_into_the_state_of_the_v1_snapshot_when_loaded() -> None:
+    state = decode_state(V2_SNAPSHOT)
+
+    assert state == decode_state(V1_SNAPSHOT)
+    assert [str(m.id) for m in state.messages] == [
+        "01HQ2X7Z9V8K3M4N5P6R7S8T9G",
+        "01HQ2X7Z9V8K3M4N5P6R7S8T9J",
+    ]
+    assert state.deleted_message_ids == {MessageId.parse("01HQ2X7Z9V8K3M4N5P6R7S8T9H")}
+    assert state.message_count == 3
+    assert decode_state(encode_state(state)) == state
 
 
 def test_v1_snapshot_gives_the_same_decisions_as_the_events_when_commands_follow() -> None:
@@ -364,29 +397,65 @@ def test_decode_raises_decode_error_when_payload_is_unusable(
         decode(type_name, version, payload)
 
 
+def _v3(change: Callable[[bytes], bytes], crc: bool = True) -> bytes:
+    """`FINAL_STATE`'s snapshot with its body (after the CRC) changed, CRC fixed unless told."""
+    data = encode_state(FINAL_STATE)
+    body = change(data[6:])
+    checksum = zlib.crc32(body).to_bytes(4, "big") if crc else data[2:6]
+    return data[:2] + checksum + body
+
+
+def _v3_header(**fields: Any) -> bytes:
+    data = encode_state(FINAL_STATE)
+    end = 10 + int.from_bytes(data[6:10], "big")
+    header = json.dumps({**json.loads(data[10:end]), **fields}).encode()
+    return _v3(lambda body: len(header).to_bytes(4, "big") + header + data[end:])
+
+
+def _v3_member_role(code: int) -> bytes:
+    data = encode_state(FINAL_STATE)
+    role_at = 10 + int.from_bytes(data[6:10], "big") + 32
+    return _v3(lambda body: body[: role_at - 6] + bytes((code,)) + body[role_at - 5 :])
+
+
 @pytest.mark.parametrize(
     "data",
     [
         b"",
         b"{}",
         b"null",
-        encode_state(FINAL_STATE).replace(b'"schemaVersion":2', b'"schemaVersion":99'),
-        encode_state(FINAL_STATE).replace(b'"schemaVersion":2', b'"schemaVersion":0'),
-        encode_state(FINAL_STATE).replace(b'"deleted":true', b'"deleted":"yes"'),
-        json.dumps({**json.loads(encode_state(FINAL_STATE)), "members": []}).encode(),
-        json.dumps({**json.loads(encode_state(FINAL_STATE)), "deletedMessageIds": [1]}).encode(),
-        json.dumps({**json.loads(encode_state(FINAL_STATE)), "deletedMessageIds": "x"}).encode(),
+        V2_SNAPSHOT.replace(b'"schemaVersion":2', b'"schemaVersion":99'),
+        V2_SNAPSHOT.replace(b'"schemaVersion":2', b'"schemaVersion":3'),
+        V2_SNAPSHOT.replace(b'"schemaVersion":2', b'"schemaVersion":0'),
+        V2_SNAPSHOT.replace(b'"deleted":false', b'"deleted":"no"'),
+        json.dumps({**json.loads(V2_SNAPSHOT), "members": []}).encode(),
+        json.dumps({**json.loads(V2_SNAPSHOT), "deletedMessageIds": [1]}).encode(),
+        json.dumps({**json.loads(V2_SNAPSHOT), "deletedMessageIds": "x"}).encode(),
         _state_with_deleted_ids(lambda ids, live: [*ids, *ids]),
         _state_with_deleted_ids(lambda ids, live: [*ids, live]),
         V1_SNAPSHOT.replace(b'"deleted":false,"createdAt"', b'"createdAt"'),
         V1_SNAPSHOT.replace(b'"messages":[', b'"messages":[7,'),
         V1_SNAPSHOT.replace(b'"senderId":"UserAccount-', b'"senderId":"Nobody-'),
+        b"\x00",
+        encode_state(FINAL_STATE)[:9],
+        b"\x00\x04" + encode_state(FINAL_STATE)[2:],
+        b"\x00\x02" + encode_state(FINAL_STATE)[2:],
+        _v3(lambda body: body[:-1] + bytes((body[-1] ^ 1,)), crc=False),
+        _v3(lambda body: body[:-1]),
+        _v3(lambda body: body + bytes(25)),
+        _v3(lambda body: body[:4] + b"[" + body[5:]),
+        _v3_header(members=0),
+        _v3_header(messages=-1),
+        _v3_header(seqNr=0),
+        _v3_header(id="GroupChat-x"),
+        _v3_member_role(7),
     ],
     ids=[
         "empty",
         "empty-object",
         "null",
         "future-version",
+        "v3-as-json",
         "version-0",
         "bad-flag",
         "no-members",
@@ -397,8 +466,29 @@ def test_decode_raises_decode_error_when_payload_is_unusable(
         "v1-message-without-flag",
         "v1-message-not-object",
         "v1-bad-sender",
+        "v3-marker-only",
+        "v3-truncated-prefix",
+        "v3-future-version",
+        "v3-marker-with-version-2",
+        "v3-bit-flipped",
+        "v3-truncated",
+        "v3-trailing-bytes",
+        "v3-header-not-json",
+        "v3-no-members",
+        "v3-negative-count",
+        "v3-seq-nr-0",
+        "v3-bad-id",
+        "v3-bad-role",
     ],
 )
 def test_decode_state_raises_decode_error_when_snapshot_is_unusable(data: bytes) -> None:
     with pytest.raises(DecodeError):
         decode_state(data)
+
+
+def test_decode_state_names_the_damage_when_snapshot_bytes_are_corrupt() -> None:
+    flipped = _v3(lambda body: body[:-1] + bytes((body[-1] ^ 1,)), crc=False)
+    with pytest.raises(DecodeError, match="checksum"):
+        decode_state(flipped)
+    with pytest.raises(DecodeError, match="format version 4 cannot be read"):
+        decode_state(b"\x00\x04" + encode_state(FINAL_STATE)[2:])

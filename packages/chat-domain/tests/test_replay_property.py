@@ -2,8 +2,9 @@
 
 Random sequences of commands (valid and invalid) drive one group chat. After every accepted
 command, folding all events from scratch (also after an encode/decode round trip) reproduces the
-state, the snapshot codec round-trips it, and the aggregate's invariants hold. Rejected commands
-raise a `DomainError` with a known code and change nothing.
+state, the snapshot codec round-trips it, the state read back from its snapshot decides each
+command exactly as the folded one, and the aggregate's invariants hold. Rejected commands raise
+a `DomainError` with a known code and change nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from chat_domain import (
     AddMember,
     Command,
@@ -169,17 +171,22 @@ def test_folding_the_events_reproduces_the_state_when_commands_are_random(
 
     for tick, step in enumerate(plan):
         command = to_command(step, state, chat_id, posted, ids)
+        event_id = EventId.generate(ids)
+        at = T0 + timedelta(milliseconds=tick * 1001)
         try:
-            produced = decide(
-                state,
-                command,
-                event_id=EventId.generate(ids),
-                occurred_at=T0 + timedelta(milliseconds=tick * 1001),
-            )
+            produced = decide(state, command, event_id=event_id, occurred_at=at)
         except DomainError as error:
             rejection: DomainError | None = error
         else:
             rejection = None
+        # The state read back from its snapshot decides exactly as the folded one.
+        restored = None if state is None else decode_state(encode_state(state))
+        if rejection is None:
+            assert decide(restored, command, event_id=event_id, occurred_at=at) == produced
+        else:
+            with pytest.raises(DomainError) as again:
+                decide(restored, command, event_id=event_id, occurred_at=at)
+            assert again.value.code == rejection.code
         if rejection is not None:
             assert rejection.code in set(ErrorCode)
             assert rejection.status in (404, 409, 422)

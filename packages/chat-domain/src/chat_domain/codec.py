@@ -26,12 +26,39 @@ therefore needs an upcaster for the events written under the looser rule.
 Snapshots
 ---------
 `encode_state(state)` / `decode_state(data)` serialize a `GroupChat` with its own
-`STATE_SCHEMA_VERSION`. Snapshots of an older version are lifted by the state upcasters in
-`_STATE_UPCASTERS` (v1 kept whole messages; v2 keeps only what the rules read, see
-`_state_v1_to_v2`), so a format change does not force every chat to be replayed from its first
-event. Snapshots are still a cache: `decode_state` raises `DecodeError` for a version it cannot
-read (newer than the code, or with no upcaster), and the caller should then rebuild the state by
-replaying the events.
+`STATE_SCHEMA_VERSION`. Snapshots of an older version are still read: v1 and v2 were JSON (v1
+kept whole messages; v2 only what the rules read, see `_state_v1_to_v2`), so a format change
+does not force every chat to be replayed from its first event. Snapshots are still a cache:
+`decode_state` raises `DecodeError` for a version it cannot read (newer than the code, or with
+no upcaster) or for damaged bytes, and the caller should then rebuild the state by replaying
+the events.
+
+Format v3 is binary, because a chat's size is its messages (up to 10,000, see `limits`) and
+its members (up to 1,000): as JSON they took ~114 bytes a message and ~165 a member, more than
+a DynamoDB item holds (400 KB) from ~3,500 messages on, and decoding them cost a Python loop
+per message. v3 carries the state's `MessageIndex` bytes as they are (25 bytes a message, no
+per-message work to read them back) and the members as fixed-width records; only the small
+rest is JSON. All integers are big-endian:
+
+| offset | size | field |
+| --- | --- | --- |
+| 0 | 1 | 0x00, a byte no JSON text starts with (v1 and v2 start with `{`) |
+| 1 | 1 | format version: 3 |
+| 2 | 4 | CRC-32 of everything after this field: damaged bytes are a `DecodeError` |
+| 6 | 4 | header length H |
+| 10 | H | header, UTF-8 JSON (see below) |
+| 10+H | 45 M | members in order: id, user account id, role, createdAt, updatedAt |
+| ... | 16 S | `MessageIndex.senders` |
+| ... | 25 N | `MessageIndex.records` |
+
+The header holds `id`, `name`, `deleted`, `seqNr`, `version`, `createdAt`, `updatedAt` as v2
+did, and the counts `members` (M), `senders` (S) and `messages` (N). A member record is its id
+and user account id (16 bytes each, the ULIDs), its role (1 byte: 0 administrator, 1 member)
+and its times (6 bytes each, epoch milliseconds).
+
+At the limits (10,000 messages from 2,000 senders, 1,000 members) that is ~327 KB; a chat of
+10,000 messages from 10,000 different senders (each added, posting once, removed) would need
+~455 KB, which a DynamoDB item cannot hold (the DynamoDB store refuses it with a typed error).
 
 JSON keys are camelCase; timestamps are integer milliseconds since the Unix epoch (UTC).
 """
@@ -39,6 +66,7 @@ JSON keys are camelCase; timestamps are integer milliseconds since the Unix epoc
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,8 +85,10 @@ from chat_domain.events import (
     GroupChatRenamed,
 )
 from chat_domain.ids import EventId, GroupChatId, MemberId, MessageId, UserAccountId
+from chat_domain.message_index import ID_SIZE, RECORD_SIZE, MessageIndex
 from chat_domain.state import GroupChat, Member, Message, MessageRef
 from chat_domain.timestamps import from_epoch_ms, to_epoch_ms
+from chat_domain.ulid import Ulid
 from chat_domain.values import GroupChatName, MessageContent, Role
 
 JsonObject: TypeAlias = dict[str, Any]
@@ -79,13 +109,25 @@ SCHEMA_VERSIONS: Final[Mapping[str, int]] = {
 }
 """The current schema version of every event type; the keys are the stable type names."""
 
-STATE_SCHEMA_VERSION: Final = 2
+STATE_SCHEMA_VERSION: Final = 3
 """The version of the snapshot format written by `encode_state`.
 
-1: every message whole (content, deleted flag, timestamps). 2: live messages as `id`,
-`senderId`, `createdAt`, plus `deletedMessageIds`."""
+1 (JSON): every message whole (content, deleted flag, timestamps). 2 (JSON): live messages as
+`id`, `senderId`, `createdAt`, plus `deletedMessageIds`. 3 (binary): the `MessageIndex` bytes
+and fixed-width member records, with a small JSON header (see the module docs)."""
+
+_LAST_JSON_STATE_VERSION: Final = 2
+_BINARY_MARKER: Final = 0
+_BINARY_PREFIX: Final = 10  # marker, version, CRC-32, header length
+_MEMBER_SIZE: Final = 2 * ID_SIZE + 1 + 6 + 6
+_ROLE_CODES: Final[Mapping[Role, int]] = {Role.ADMINISTRATOR: 0, Role.MEMBER: 1}
+_ROLES_BY_CODE: Final[Mapping[int, Role]] = {code: role for role, code in _ROLE_CODES.items()}
 
 _SCHEMA_VERSION_KEY: Final = "schemaVersion"
+
+# Epoch milliseconds that a datetime can hold (years 1..9999 would allow more, but a stored
+# timestamp outside 1970..9999 is corrupt anyway).
+_MAX_EPOCH_MS: Final = 253_402_300_799_999
 
 _T = TypeVar("_T")
 
@@ -192,14 +234,6 @@ def _message_to_json(message: Message) -> JsonObject:
     }
 
 
-def _message_ref_to_json(message: MessageRef) -> JsonObject:
-    return {
-        "id": str(message.id),
-        "senderId": str(message.sender_id),
-        "createdAt": to_epoch_ms(message.created_at),
-    }
-
-
 def _payload_fields(event: Event) -> JsonObject:
     match event:
         case GroupChatCreated():
@@ -253,31 +287,56 @@ def encode(event: Event) -> EncodedEvent:
     )
 
 
+def _member_record(member: Member) -> bytes:
+    created_ms, updated_ms = to_epoch_ms(member.created_at), to_epoch_ms(member.updated_at)
+    if not (0 <= created_ms <= _MAX_EPOCH_MS and 0 <= updated_ms <= _MAX_EPOCH_MS):
+        raise ValueError(f"member {member.id}: times before 1970 cannot be stored")
+    return (
+        bytes(member.id.ulid)
+        + bytes(member.user_account_id.ulid)
+        + bytes((_ROLE_CODES[member.role],))
+        + created_ms.to_bytes(6, "big")
+        + updated_ms.to_bytes(6, "big")
+    )
+
+
 def encode_state(state: GroupChat) -> bytes:
-    """Serialize a snapshot of `state` (format `STATE_SCHEMA_VERSION`)."""
-    return _dumps(
+    """Serialize a snapshot of `state` (format `STATE_SCHEMA_VERSION`, see the module docs).
+
+    Equal states give equal bytes as long as they were built the same way (a state decoded
+    from a v1/v2 snapshot lists its senders and deleted ids in another order than one folded
+    from the events, and so encodes to other, equally valid bytes).
+    """
+    index = state.message_index
+    header = _dumps(
         {
-            _SCHEMA_VERSION_KEY: STATE_SCHEMA_VERSION,
             "id": str(state.id),
             "name": state.name.value,
-            "members": [_member_to_json(m) for m in state.members],
-            "messages": [_message_ref_to_json(m) for m in state.messages],
-            # Sorted so that equal states give equal bytes.
-            "deletedMessageIds": sorted(str(i) for i in state.deleted_message_ids),
             "deleted": state.deleted,
             "seqNr": state.seq_nr,
             "version": state.version,
             "createdAt": to_epoch_ms(state.created_at),
             "updatedAt": to_epoch_ms(state.updated_at),
+            "members": len(state.members),
+            "senders": len(index.senders) // ID_SIZE,
+            "messages": index.count,
         }
+    )
+    body = b"".join(
+        (
+            len(header).to_bytes(4, "big"),
+            header,
+            *map(_member_record, state.members),
+            index.senders,
+            index.records,
+        )
+    )
+    return (
+        bytes((_BINARY_MARKER, STATE_SCHEMA_VERSION)) + zlib.crc32(body).to_bytes(4, "big") + body
     )
 
 
 # --- decoding -------------------------------------------------------------------------------
-
-# Epoch milliseconds that a datetime can hold (years 1..9999 would allow more, but a stored
-# timestamp outside 1970..9999 is corrupt anyway).
-_MAX_EPOCH_MS: Final = 253_402_300_799_999
 
 
 class _Reader:
@@ -503,7 +562,8 @@ def _state_v1_to_v2(data: JsonObject) -> JsonObject:
 
 
 _STATE_UPCASTERS: Final[Mapping[int, Upcaster]] = {1: _state_v1_to_v2}
-"""Snapshot upcasters by the version they lift from (each to the next version)."""
+"""JSON snapshot upcasters by the version they lift from (each to the next version, up to 2,
+which `_decode_json_state` reads; v3 is binary and read by `_decode_binary_state`)."""
 
 
 def decode_state(data: bytes) -> GroupChat:
@@ -511,19 +571,88 @@ def decode_state(data: bytes) -> GroupChat:
 
     Raises `DecodeError` for malformed data or a version it cannot read (rebuild from events).
     """
+    if data[:1] == bytes((_BINARY_MARKER,)):
+        return _decode_binary_state(data)
+    return _decode_json_state(data)
+
+
+def _unreadable(version: int) -> DecodeError:
+    return DecodeError(
+        f"snapshot format version {version} cannot be read "
+        f"(this code writes {STATE_SCHEMA_VERSION})"
+    )
+
+
+def _decode_binary_state(data: bytes) -> GroupChat:
+    if len(data) < _BINARY_PREFIX:
+        raise DecodeError(f"GroupChat: a binary snapshot has at least {_BINARY_PREFIX} bytes")
+    version = data[1]
+    if version != STATE_SCHEMA_VERSION:
+        raise _unreadable(version)
+    view = memoryview(data)
+    if zlib.crc32(view[6:]) != int.from_bytes(data[2:6], "big"):
+        raise DecodeError("GroupChat: the snapshot's checksum does not match (damaged bytes)")
+    header_end = _BINARY_PREFIX + int.from_bytes(data[6:10], "big")
+    r = _load_json(data[_BINARY_PREFIX:header_end], "GroupChat")
+    member_count = r.integer("members", minimum=1)
+    sender_count = r.integer("senders")
+    message_count = r.integer("messages")
+    senders_at = header_end + member_count * _MEMBER_SIZE
+    records_at = senders_at + sender_count * ID_SIZE
+    if len(data) != records_at + message_count * RECORD_SIZE:
+        raise DecodeError(
+            f"GroupChat: {len(data)} bytes do not hold {member_count} members, "
+            f"{sender_count} senders and {message_count} messages"
+        )
+    try:
+        index = MessageIndex.from_records(data[records_at:], data[senders_at:records_at])
+    except ValueError as exc:
+        raise DecodeError(f"GroupChat.messages: {exc}") from exc
+    return GroupChat(
+        id=r.parsed("id", GroupChatId.parse),
+        name=r.parsed("name", _name),
+        members=tuple(
+            _member_from_record(data, at, i)
+            for i, at in enumerate(range(header_end, senders_at, _MEMBER_SIZE))
+        ),
+        message_index=index,
+        deleted=r.boolean("deleted"),
+        seq_nr=r.integer("seqNr", minimum=1),
+        version=r.integer("version", minimum=1),
+        created_at=r.timestamp("createdAt"),
+        updated_at=r.timestamp("updatedAt"),
+    )
+
+
+def _member_from_record(data: bytes, at: int, i: int) -> Member:
+    role = _ROLES_BY_CODE.get(data[at + 2 * ID_SIZE])
+    if role is None:
+        raise DecodeError(f"GroupChat.members[{i}]: unknown role code {data[at + 2 * ID_SIZE]}")
+    times = at + 2 * ID_SIZE + 1
+    created_ms = int.from_bytes(data[times : times + 6], "big")
+    updated_ms = int.from_bytes(data[times + 6 : times + 12], "big")
+    if max(created_ms, updated_ms) > _MAX_EPOCH_MS:
+        raise DecodeError(f"GroupChat.members[{i}]: a time is out of range")
+    return Member(
+        id=MemberId(Ulid.from_bytes(data[at : at + ID_SIZE])),
+        user_account_id=UserAccountId(Ulid.from_bytes(data[at + ID_SIZE : at + 2 * ID_SIZE])),
+        role=role,
+        created_at=from_epoch_ms(created_ms),
+        updated_at=from_epoch_ms(updated_ms),
+    )
+
+
+def _decode_json_state(data: bytes) -> GroupChat:
     r = _load_json(data, "GroupChat")
     version = r.integer(_SCHEMA_VERSION_KEY)
-    if version > STATE_SCHEMA_VERSION or (
-        version < STATE_SCHEMA_VERSION
-        and any(v not in _STATE_UPCASTERS for v in range(version, STATE_SCHEMA_VERSION))
+    if version > _LAST_JSON_STATE_VERSION or (
+        version < _LAST_JSON_STATE_VERSION
+        and any(v not in _STATE_UPCASTERS for v in range(version, _LAST_JSON_STATE_VERSION))
     ):
-        raise DecodeError(
-            f"snapshot format version {version} cannot be read "
-            f"(this code writes {STATE_SCHEMA_VERSION})"
-        )
-    if version < STATE_SCHEMA_VERSION:
+        raise _unreadable(version)
+    if version < _LAST_JSON_STATE_VERSION:
         lifted = dict(r.data)
-        for from_version in range(version, STATE_SCHEMA_VERSION):
+        for from_version in range(version, _LAST_JSON_STATE_VERSION):
             try:
                 lifted = _STATE_UPCASTERS[from_version](lifted)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -535,19 +664,19 @@ def decode_state(data: bytes) -> GroupChat:
     if not members:
         raise DecodeError("GroupChat.members: a group chat always has at least one member")
     senders = {str(m.user_account_id): m.user_account_id for m in members}
-    messages = tuple(_message_ref_from_json(m, senders) for m in r.objs("messages"))
+    messages = [_message_ref_from_json(m, senders) for m in r.objs("messages")]
     deleted_ids = r.objs_of("deletedMessageIds", MessageId.parse)
-    deleted_message_ids = frozenset(deleted_ids)
-    if len(deleted_message_ids) != len(deleted_ids) or any(
-        m.id in deleted_message_ids for m in messages
-    ):
-        raise DecodeError("GroupChat.deletedMessageIds: a message id appears twice")
+    try:
+        index = MessageIndex.from_messages(
+            ((m.id, m.sender_id, m.created_at) for m in messages), deleted_ids
+        )
+    except ValueError as exc:
+        raise DecodeError(f"GroupChat.deletedMessageIds: {exc}") from exc
     return GroupChat(
         id=r.parsed("id", GroupChatId.parse),
         name=r.parsed("name", _name),
         members=members,
-        messages=messages,
-        deleted_message_ids=deleted_message_ids,
+        message_index=index,
         deleted=r.boolean("deleted"),
         seq_nr=r.integer("seqNr", minimum=1),
         version=r.integer("version", minimum=1),

@@ -57,6 +57,7 @@ from chat_domain.events import (
 )
 from chat_domain.ids import EventId, GroupChatId, MessageId, UserAccountId
 from chat_domain.limits import DEFAULT_LIMITS, Limits
+from chat_domain.message_index import MessageIndex
 from chat_domain.state import GroupChat, Member, Message, MessageRef
 from chat_domain.timestamps import to_utc_millis
 from chat_domain.values import Role
@@ -238,8 +239,7 @@ def evolve(state: GroupChat | None, event: Event) -> GroupChat:
             id=event.aggregate_id,
             name=event.name,
             members=(event.member,),
-            messages=(),
-            deleted_message_ids=frozenset(),
+            message_index=MessageIndex(),
             deleted=False,
             seq_nr=event.seq_nr,
             version=1,
@@ -267,32 +267,30 @@ def evolve(state: GroupChat | None, event: Event) -> GroupChat:
                 ),
             )
         case GroupChatMessagePosted():
-            return replace(advanced, messages=(*state.messages, _ref(event.message)))
+            posted = event.message
+            return replace(
+                advanced,
+                message_index=state.message_index.posted(
+                    posted.id, posted.sender_id, posted.created_at
+                ),
+            )
         case GroupChatMessageEdited():
             # The edited message replaces the live one (an edit of an unknown or deleted
             # message, which `decide` never produces, changes nothing).
-            edited = _ref(event.message)
+            edited = event.message
             return replace(
                 advanced,
-                messages=tuple(edited if m.id == edited.id else m for m in state.messages),
+                message_index=state.message_index.edited(
+                    edited.id, edited.sender_id, edited.created_at
+                ),
             )
         case GroupChatMessageDeleted():
-            if state.find_message(event.message_id) is None:
-                return advanced  # unknown or already deleted: nothing to record
-            return replace(
-                advanced,
-                messages=tuple(m for m in state.messages if m.id != event.message_id),
-                deleted_message_ids=state.deleted_message_ids | {event.message_id},
-            )
+            # An unknown or already deleted message: nothing to record.
+            return replace(advanced, message_index=state.message_index.deleted(event.message_id))
         case GroupChatDeleted():
             return replace(advanced, deleted=True)
         case _:
             assert_never(event)
-
-
-def _ref(message: Message) -> MessageRef:
-    """The part of an event's message that the state keeps."""
-    return MessageRef(id=message.id, sender_id=message.sender_id, created_at=message.created_at)
 
 
 def _check_sequence(

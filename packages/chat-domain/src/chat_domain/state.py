@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chat_domain.ids import GroupChatId, MemberId, MessageId, UserAccountId
+from chat_domain.message_index import MessageIndex
 from chat_domain.values import GroupChatName, MessageContent, Role
 
 
@@ -61,14 +62,16 @@ class GroupChat:
 
     - `members`: ordered by joining, unique by user account; the creator comes first as an
       administrator. Removed members are dropped from the tuple.
-    - `messages`: the live messages (posted, not deleted) in posting order, as `MessageRef`s.
-    - `deleted_message_ids`: the ids of the deleted messages. Together with `messages` this is
-      the smallest state that keeps every decision as it was with full messages: edit/delete of
-      a deleted id is `message_not_found` either way, the message limit counts deleted messages
-      too (`message_count`), and a post reusing a deleted message's id is still refused (a
-      bare counter could not tell; the read model keeps deleted rows, so a reused id would
-      break its projection). An id costs far less than a message, and no separate counter
-      is needed, so the two can never disagree.
+    - `message_index`: every message ever posted, in posting order, as a compact
+      `MessageIndex`: its id, whether it is deleted and, for a live one, its sender and
+      creation time. This is the smallest state that keeps every decision as it was with full
+      messages: edit/delete of a deleted id is `message_not_found` either way, the message
+      limit counts deleted messages too (`message_count`), and a post reusing a deleted
+      message's id is still refused (a bare counter could not tell; the read model keeps
+      deleted rows, so a reused id would break its projection). Live messages, deleted ids
+      and the count are one structure, so they can never disagree; and it is packed bytes, so
+      a 10,000-message chat loads from its snapshot as fast as an empty one (see
+      `chat_domain.message_index`). `messages` and `deleted_message_ids` present it as objects.
     - `seq_nr`: sequence number of the last event applied (events are numbered from 1).
     - `version`: number of events this state reflects, i.e. the `expected_version` for the next
       append. Both advance by one per event, so for any state built by `evolve` they are equal;
@@ -78,8 +81,7 @@ class GroupChat:
     id: GroupChatId
     name: GroupChatName
     members: tuple[Member, ...]
-    messages: tuple[MessageRef, ...]
-    deleted_message_ids: frozenset[MessageId]
+    message_index: MessageIndex
     deleted: bool
     seq_nr: int
     version: int
@@ -109,16 +111,28 @@ class GroupChat:
 
     def find_message(self, message_id: MessageId) -> MessageRef | None:
         """The live message `message_id`, or None when it is unknown or deleted."""
-        for message in self.messages:
-            if message.id == message_id:
-                return message
-        return None
+        found = self.message_index.find(message_id)
+        return None if found is None else MessageRef(message_id, *found)
 
     def is_message_id_used(self, message_id: MessageId) -> bool:
         """Whether `message_id` belongs to a message of this chat, live or deleted."""
-        return message_id in self.deleted_message_ids or self.find_message(message_id) is not None
+        return message_id in self.message_index
 
     @property
     def message_count(self) -> int:
         """Every message ever posted to this chat, deleted ones included (the limit's measure)."""
-        return len(self.messages) + len(self.deleted_message_ids)
+        return self.message_index.count
+
+    @property
+    def messages(self) -> tuple[MessageRef, ...]:
+        """The live messages (posted, not deleted) in posting order.
+
+        Built on each access (O(messages)): for callers that want them all, not for the rules,
+        which use `find_message`, `is_message_id_used` and `message_count`.
+        """
+        return tuple(MessageRef(*message) for message in self.message_index.live())
+
+    @property
+    def deleted_message_ids(self) -> frozenset[MessageId]:
+        """The ids of the deleted messages (built on each access, O(messages))."""
+        return self.message_index.deleted_ids()
