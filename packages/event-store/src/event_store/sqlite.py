@@ -170,44 +170,53 @@ class SqliteEventStore:
                 raise EventStoreError(f"{self.path}: cannot switch to WAL mode (got {mode!r})")
             return
 
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
+    def _borrow(self) -> sqlite3.Connection:
+        """An idle pooled connection, or a new one; give it back with `_give_back`."""
         with self._lock:
             if self._closed:
                 raise EventStoreError("the event store is closed")
             conn = self._idle.pop() if self._idle else None
+        if conn is not None:
+            return conn
         try:
-            if conn is None:
-                conn = self._connect()
-            yield conn
+            return self._connect()
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode & 0xFF in _RETRYABLE:
-                raise EventStoreUnavailableError(f"{self.path}: {exc}") from exc
+            self._raise_if_busy(exc)
             raise
-        finally:
-            if conn is not None:
-                if conn.in_transaction:  # an error left a transaction open
-                    conn.rollback()
-                with self._lock:
-                    keep = not self._closed and len(self._idle) < _IDLE_CONNECTIONS
-                    if keep:
-                        self._idle.append(conn)
-                if not keep:
-                    conn.close()
+
+    def _give_back(self, conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:  # an error left a transaction open
+            conn.rollback()
+        with self._lock:
+            keep = not self._closed and len(self._idle) < _IDLE_CONNECTIONS
+            if keep:
+                self._idle.append(conn)
+        if not keep:
+            conn.close()
+
+    def _raise_if_busy(self, exc: sqlite3.OperationalError) -> None:
+        """Raise `EventStoreUnavailableError` (retryable) if `exc` says the database is busy."""
+        if exc.sqlite_errorcode & 0xFF in _RETRYABLE:
+            raise EventStoreUnavailableError(f"{self.path}: {exc}") from exc
 
     @contextmanager
-    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
-        with self._connection() as conn:
-            conn.execute(begin)
-            try:
-                yield conn
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.execute("COMMIT")
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        conn = self._borrow()
+        try:
+            yield conn
+        except sqlite3.OperationalError as exc:
+            self._raise_if_busy(exc)
+            raise
+        finally:
+            self._give_back(conn)
 
     @contextmanager
     def _write_transaction(self) -> Iterator[sqlite3.Connection]:
+        """A `BEGIN IMMEDIATE` transaction on a pooled connection, in this process's write turn.
+
+        Committed when the block ends normally, rolled back when it raises. One flat context
+        manager (not one per concern, nested): it is on the path of every append.
+        """
         # SQLite has one writer at a time. This process's writers queue on a lock rather than in
         # SQLite's busy handler, which polls with sleeps of up to 100 ms and is not fair: with 16
         # threads appending at once, that made p99 append latency over a second and let some
@@ -218,8 +227,16 @@ class SqliteEventStore:
                 f"{self.path}: no write turn within {self._busy_timeout_ms} ms"
             )
         try:
-            with self._transaction("BEGIN IMMEDIATE") as conn:
+            conn = self._borrow()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
                 yield conn
+                conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                self._raise_if_busy(exc)
+                raise
+            finally:
+                self._give_back(conn)  # rolls back what did not commit
         finally:
             self._write_lock.release()
 
@@ -274,7 +291,7 @@ class SqliteEventStore:
                 event.event_id,
                 event.event_type,
                 bytes(event.payload),
-                json.dumps(dict(event.metadata)),
+                json.dumps(dict(event.metadata)) if event.metadata else "{}",
                 event.occurred_at_ms,
             )
             for offset, event in enumerate(events, start=1)
