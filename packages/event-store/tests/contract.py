@@ -195,6 +195,38 @@ class EventStoreContract:
         assert [e.seq_nr for e in loaded] == [1, 2, 3, 4, 5]
         assert [json.loads(e.payload) for e in loaded] == ["a", "b", "c", "d", "e"]
 
+    def test_round_trips_every_field_when_batches_of_any_size_are_appended(
+        self, store: EventStore
+    ) -> None:
+        # Batch sizes on both sides of any size-dependent encoding of an append (PostgreSQL
+        # passes small batches field by field, larger ones as arrays).
+        version = 0
+        expected: list[tuple[object, ...]] = []
+        for size in [1, 2, 7, 8, 9, 12]:
+            batch = [
+                NewEvent(
+                    event_id=f"evt-{size}-{n}",
+                    event_type=f"Type{n}" if n % 2 else 'Noted "quoted", {braced}',
+                    payload=bytes([n, 0, 255]) + f"{size}".encode(),
+                    occurred_at_ms=1_700_000_000_000 + 1000 * size + n,
+                    metadata={"n": str(n), "note": 'a "b", {c}'} if n % 3 else {},
+                )
+                for n in range(size)
+            ]
+            version = store.append("batches", version, batch)
+            expected += [
+                (e.event_id, e.event_type, e.payload, e.occurred_at_ms, dict(e.metadata))
+                for e in batch
+            ]
+
+        loaded = store_without_snapshots(store, "batches")
+        assert version == len(expected) == 39
+        assert [e.seq_nr for e in loaded] == list(range(1, 40))
+        assert [
+            (e.event_id, e.event_type, e.payload, e.occurred_at_ms, dict(e.metadata))
+            for e in loaded
+        ] == expected
+
     def test_keeps_aggregates_apart_when_appending_to_several(self, store: EventStore) -> None:
         store.append("left", 0, [new_event("l1")])
         store.append("right", 0, [new_event("r1"), new_event("r2")])

@@ -33,6 +33,8 @@ statements kick in after a few calls on a connection (psycopg's `prepare_thresho
 
 from __future__ import annotations
 
+import functools
+import json
 import select
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -43,7 +45,6 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolClosed
 
 from event_store._types import (
@@ -194,11 +195,26 @@ _EVENT_COLUMNS = (
 )
 
 # Explicit types: the parameters may be None or empty, and the function's types must match.
-_APPEND = (
-    "SELECT outcome, version FROM event_store_append(%s, %s::bigint, %s::text[], %s::text[],"
-    " %s::bytea[], %s::jsonb[], %s::bigint[], %s::bytea, %s::text, %s::text, %s::bytea,"
-    " %s::bigint, %s::float8)"
+# Binary parameters (%b): the client neither escapes text nor hex-encodes the payloads. Each
+# event field goes as one scalar parameter per event, gathered by `ARRAY[…]` on the server: psycopg
+# dumps a Python list by inspecting its elements on every call, which cost ~25 us of client CPU
+# per append, more than everything else the append does. One statement per event count, up to
+# `_INLINE_EVENTS`; larger appends (rare: a command appends a few events) pass the lists.
+_APPEND_TEMPLATE = (
+    "SELECT outcome, version FROM event_store_append(%b, %b::bigint, {}::text[], {}::text[],"
+    " {}::bytea[], {}::jsonb[], {}::bigint[], %b::bytea, %b::text, %b::text, %b::bytea,"
+    " %b::bigint, %b::float8)"
 )
+_INLINE_EVENTS = 8
+_APPEND_WITH_LISTS = _APPEND_TEMPLATE.format(*["%b"] * 5)
+
+
+@functools.cache
+def _append_statement(event_count: int) -> str:
+    """The append call with one parameter per event field (`event_count` <= `_INLINE_EVENTS`)."""
+    array = "ARRAY[" + ", ".join(["%b"] * event_count) + "]"
+    return _APPEND_TEMPLATE.format(*[array] * 5)
+
 
 # The snapshot and the events after it in one statement (one round trip, one consistent view):
 # the snapshot row, told apart by its NULL position, sorts first since every event after it has
@@ -395,14 +411,15 @@ class PostgresEventStore:
             and snapshot_due(expected_version, new_version, self.snapshot_interval)
             else None
         )
-        params = (
-            aggregate_id,
-            expected_version,
+        # The metadata goes as JSON text (the server parses it as it would a jsonb parameter).
+        fields = (
             [event.event_id for event in events],
             [event.event_type for event in events],
             [bytes(event.payload) for event in events],
-            [Jsonb(dict(event.metadata)) for event in events],
+            [json.dumps(dict(event.metadata)) if event.metadata else "{}" for event in events],
             [event.occurred_at_ms for event in events],
+        )
+        tail = (
             None if snapshot_payload is None else bytes(snapshot_payload),
             None if idempotency is None else idempotency.key,
             None if idempotency is None else idempotency.fingerprint,
@@ -410,12 +427,22 @@ class PostgresEventStore:
             None if idempotency is None else idempotency.expires_at,
             time.time(),
         )
+        if len(events) <= _INLINE_EVENTS:
+            statement = _append_statement(len(events))
+            params: tuple[Any, ...] = (
+                aggregate_id,
+                expected_version,
+                *(value for field in fields for value in field),
+                *tail,
+            )
+        else:
+            statement, params = _APPEND_WITH_LISTS, (aggregate_id, expected_version, *fields, *tail)
         # One round trip: the connection is in autocommit mode, so this statement is a
         # transaction of its own, committed before the answer comes back. Not retried on a
         # broken connection: the commit may have happened (see the class docstring).
         with self._connection() as conn:
             try:
-                row = conn.execute(_APPEND, params).fetchone()
+                row = conn.execute(statement, params).fetchone()
             except psycopg.errors.UniqueViolation as exc:
                 raise _unique_violation(exc, aggregate_id, expected_version) from exc
         assert row is not None
