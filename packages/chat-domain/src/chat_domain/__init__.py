@@ -2,7 +2,7 @@
 
 - ids and values: `GroupChatId`, `UserAccountId`, `MemberId`, `MessageId`, `EventId`, `Ulid`,
   `GroupChatName`, `MessageContent`, `Role` (`X.parse(raw, field=...)` for untrusted input)
-- state: `GroupChat`, `Member`, `Message`, `MessageRef`
+- state: `GroupChat`, `Member`, `Message`, `MessageRef`, `MessageIndex` (the packed messages)
 - commands: `CreateGroupChat`, `RenameGroupChat`, `AddMember`, `RemoveMember`, `PostMessage`,
   `EditMessage`, `DeleteMessage`, `DeleteGroupChat` (`Command` is their union)
 - events: `GroupChatCreated`, ... (`Event` is their union, `GroupChatEvent` their base)
@@ -74,6 +74,7 @@ from chat_domain.events import (
 )
 from chat_domain.ids import EventId, GroupChatId, MemberId, MessageId, UserAccountId
 from chat_domain.limits import DEFAULT_LIMITS, DEFAULT_MAX_MEMBERS, DEFAULT_MAX_MESSAGES, Limits
+from chat_domain.message_index import MessageIndex
 from chat_domain.state import GroupChat, Member, Message, MessageRef
 from chat_domain.timestamps import from_epoch_ms, to_epoch_ms, to_utc_millis
 from chat_domain.ulid import InvalidUlidError, Ulid, UlidGenerator, new_ulid
@@ -134,6 +135,7 @@ __all__ = [
     "Message",
     "MessageContent",
     "MessageId",
+    "MessageIndex",
     "MessageNotFoundError",
     "MessageRef",
     "NameUnchangedError",
