@@ -23,8 +23,10 @@ from event_store import (
 )
 from event_store.dynamodb import (
     MAX_EVENTS_PER_APPEND,
+    MAX_ITEM_BYTES,
     DynamoDBEventStore,
     DynamoDBSettings,
+    SnapshotTooLargeError,
     create_tables,
 )
 from event_store.dynamodb_records import (
@@ -204,6 +206,38 @@ def test_raises_value_error_and_writes_nothing_when_more_than_99_events_are_appe
         store.append(AID, 0, [new_event(f"e{n}") for n in range(100)])
 
     assert store.load(AID).version == 0
+
+
+def test_writes_a_snapshot_item_just_under_the_item_limit_when_due(
+    client: Any, tables: tuple[str, str]
+) -> None:
+    store = store_on(client, tables, snapshot_interval=1)
+    # 400,000 rather than MAX_ITEM_BYTES less the ~150 bytes of the row's other attributes:
+    # moto refuses items above 405,000 bytes, a little short of DynamoDB's 409,600.
+    payload = bytes(400_000)
+
+    store.append(AID, 0, [new_event("a")], snapshot=lambda: payload)
+
+    snapshot = store.load(AID).snapshot
+    assert snapshot is not None
+    assert snapshot.payload == payload
+
+
+def test_raises_snapshot_too_large_and_writes_nothing_when_the_item_would_exceed_400_kb(
+    client: Any, tables: tuple[str, str]
+) -> None:
+    store = store_on(client, tables, snapshot_interval=2)
+    store.append(AID, 0, [new_event("a")], snapshot=lambda: bytes(MAX_ITEM_BYTES))
+
+    # Version 2 is due a snapshot: the item cannot hold it. (DynamoDB itself would refuse the
+    # whole transaction with a ValidationException; moto does too.)
+    with pytest.raises(SnapshotTooLargeError, match="GroupChat-01JGQ6XH3M7N8P9Q0R1S2T3V4W") as err:
+        store.append(AID, 1, [new_event("b")], snapshot=lambda: bytes(MAX_ITEM_BYTES))
+
+    assert isinstance(err.value, EventStoreError)
+    assert err.value.item_bytes > MAX_ITEM_BYTES == 409_600
+    loaded = store.load(AID)
+    assert (loaded.version, loaded.snapshot) == (1, None)
 
 
 # -- load ----------------------------------------------------------------------------------

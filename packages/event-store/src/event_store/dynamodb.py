@@ -66,6 +66,9 @@ from event_store._types import (
 DEFAULT_JOURNAL_TABLE = "journal"
 DEFAULT_SNAPSHOT_TABLE = "snapshot"
 
+MAX_ITEM_BYTES = 400 * 1024
+"""DynamoDB's limit on one item: attribute names and values (the key included) together."""
+
 MAX_TRANSACTION_ITEMS = 100
 MAX_EVENTS_PER_APPEND = MAX_TRANSACTION_ITEMS - 1
 """One transaction item is the snapshot row; the rest are events (one less with an
@@ -85,6 +88,38 @@ _UNAVAILABLE_CODES = frozenset(
 _UNAVAILABLE_REASONS = frozenset(
     {"ProvisionedThroughputExceeded", "ThrottlingError", "RequestLimitExceeded"}
 )
+
+
+class SnapshotTooLargeError(EventStoreError):
+    """A due snapshot does not fit in its DynamoDB item (`MAX_ITEM_BYTES`); nothing was written.
+
+    Raised before the transaction is sent, in place of DynamoDB's bare ValidationException.
+    The aggregate's state has outgrown one item: its snapshot format (or its size limits)
+    must become more compact. Retrying does not help, as every append that is due a snapshot
+    carries one at least as large.
+    """
+
+    def __init__(self, aggregate_id: str, item_bytes: int) -> None:
+        self.aggregate_id = aggregate_id
+        self.item_bytes = item_bytes
+        super().__init__(
+            f"the snapshot of {aggregate_id!r} makes its DynamoDB item {item_bytes:,} bytes, "
+            f"more than the {MAX_ITEM_BYTES:,} an item may hold"
+        )
+
+
+def _item_bytes(item: Mapping[str, Mapping[str, Any]]) -> int:
+    """An upper bound on the size DynamoDB counts for `item` (S, N and B attributes).
+
+    Names and string values count their UTF-8 bytes, binary values their length; a number
+    counts its digits, more than DynamoDB's ~1 byte per 2 digits, so the bound is safe.
+    """
+    size = 0
+    for name, typed in item.items():
+        ((_, value),) = typed.items()
+        size += len(name.encode()) + len(value if isinstance(value, bytes) else value.encode())
+    return size
+
 
 _URL_PARAMS = frozenset({"snapshot_table", "endpoint_url", "region", "shard_count"})
 
@@ -435,6 +470,15 @@ class DynamoDBEventStore:
         ):
             names |= {"#payload": rec.PAYLOAD, "#seq_nr": rec.SEQ_NR}
             values |= {":payload": {"B": bytes(snapshot())}, ":seq_nr": {"N": str(new_version)}}
+            # The row after the update: its key and the attributes set here (it has no others).
+            row = rec.item_key(aggregate_id, 0, self.shard_count) | {
+                rec.VERSION: values[":new"],
+                rec.AID: values[":aid"],
+                rec.PAYLOAD: values[":payload"],
+                rec.SEQ_NR: values[":seq_nr"],
+            }
+            if (size := _item_bytes(row)) > MAX_ITEM_BYTES:
+                raise SnapshotTooLargeError(aggregate_id, size)
             assignments += ["#payload = :payload", "#seq_nr = :seq_nr"]
         # DynamoDB rejects unused placeholders, so each branch adds only what it uses.
         if expected_version == 0:
