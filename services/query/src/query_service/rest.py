@@ -43,6 +43,7 @@ __all__ = [
     "JSON_MEDIA_TYPE",
     "OPERATIONS",
     "Json",
+    "Operation",
     "RestContext",
     "RestInputs",
     "format_timestamp",
