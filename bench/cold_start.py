@@ -16,9 +16,11 @@ and the process's peak RSS after the first invocation (`resource.getrusage`, `ru
 
 Handlers, configuration (as in infra/sam/template.yaml) and events (real AWS payload shapes):
 
-- `command_service.lambda_handler.handler`: `EVENT_STORE_URL=dynamodb://...` with a dead local
-  endpoint (the health check does not call DynamoDB); HTTP API v2 `GET
-  /Stage/command/v1/healthcheck`.
+- `command_service.lambda_handler.handler`: `EVENT_STORE_URL=dynamodb://...` on moto's server
+  (started here, tables created by `cqrs-es create-dynamodb-tables`); HTTP API v2 `POST
+  /Stage/command/v1/group-chats/create`, a real command (a conditional write to the journal).
+  Row `command-health`: the same handler and configuration, `GET /Stage/command/v1/healthcheck`
+  (no DynamoDB call), for reference.
 - `query_service.lambda_handler.handler`: `READ_MODEL_URL` = a fresh, migrated PostgreSQL
   database, seeded with a user in three group chats; HTTP API v2 `GET
   /Stage/query/v1/group-chats?userAccountId=<that user>`, a real read (SQL on a new connection).
@@ -46,10 +48,12 @@ import argparse  # noqa: E402
 import base64  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import socket  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
+from collections.abc import Iterator, Sequence  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -94,8 +98,16 @@ print("RESULT " + json.dumps({
 # -- events -----------------------------------------------------------------------------------
 
 
-def http_api_event(path: str, stage: str = "Stage", query: str = "") -> dict[str, Any]:
-    """An API Gateway HTTP API (payload 2.0) GET event, as Lambda receives it on `stage`."""
+def http_api_event(
+    path: str,
+    stage: str = "Stage",
+    query: str = "",
+    *,
+    method: str = "GET",
+    json_body: Any = None,
+) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload 2.0) event, as Lambda receives it on `stage` (a GET, or
+    `method` with `json_body` as its JSON body)."""
     full_path = path if stage == "$default" else f"/{stage}{path}"
     prefix = path.strip("/").split("/", 1)[0]
     route = f"ANY /{prefix}/{{proxy+}}"
@@ -138,7 +150,20 @@ def http_api_event(path: str, stage: str = "Stage", query: str = "") -> dict[str
     }
     if query:
         event["queryStringParameters"] = dict(pair.split("=", 1) for pair in query.split("&"))
+    event["requestContext"]["http"]["method"] = method
+    if json_body is not None:
+        event["body"] = json.dumps(json_body)
+        event["headers"]["content-type"] = "application/json"
+        event["headers"]["content-length"] = str(len(event["body"].encode()))
     return event
+
+
+def create_event(run: int) -> dict[str, Any]:
+    """`POST /Stage/command/v1/group-chats/create` of a new chat (a new executor each time)."""
+    from chat_domain import UserAccountId
+
+    body = {"name": f"cold start {run}", "executorId": str(UserAccountId.generate())}
+    return http_api_event("/command/v1/group-chats/create", method="POST", json_body=body)
 
 
 def stream_event(sequence_number: int) -> dict[str, Any]:
@@ -240,6 +265,11 @@ def _events(target: Target, run: int) -> tuple[dict[str, Any], dict[str, Any]]:
         return http_api_event("/healthcheck", "$default"), http_api_event(
             "/healthcheck", "$default"
         )
+    if target.name == "command":  # a real command: a new chat written to DynamoDB (moto)
+        return create_event(2 * run + 1), create_event(2 * run + 2)
+    if target.name == "command-health":
+        path = "/command/v1/healthcheck"
+        return http_api_event(path), http_api_event(path)
     if target.name == "query":  # a real read: the caller's group chats
         path = "/query/v1/group-chats"
         return http_api_event(path, query=target.query), http_api_event(path, query=target.query)
@@ -275,11 +305,14 @@ def measure(target: Target, run: int) -> Sample:
         )
     result = json.loads(lines[-1][len("RESULT ") :])
     first = result["first"]
-    ok = (
-        first.get("statusCode") == 200
-        if target.name != "updater"
-        else first == {"batchItemFailures": []}
-    )
+    if target.name == "updater":
+        ok = first == {"batchItemFailures": []}
+    elif target.name == "command":  # the new chat's id, once written
+        ok = first.get("statusCode") == 201 and json.loads(first["body"]).get(
+            "groupChatId", ""
+        ).startswith("GroupChat-")
+    else:
+        ok = first.get("statusCode") == 200
     if ok and target.name == "query":  # the seeded chats, read from the database
         ok = len(json.loads(first["body"])) == QUERY_SEEDED_CHATS
     if not ok:
@@ -297,7 +330,8 @@ def measure(target: Target, run: int) -> Sample:
 
 
 def _lambda_env(service: str, function_name: str, traces_endpoint: str) -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "SYSTEMROOT")
+    # PYTHONPATH: to measure another checkout's sources with this environment (before/after).
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "SYSTEMROOT", "PYTHONPATH")
     env = {k: v for k, v in os.environ.items() if k in keep}
     env.update(
         {
@@ -329,6 +363,48 @@ def _lambda_env(service: str, function_name: str, traces_endpoint: str) -> dict[
         }
     )
     return env
+
+
+def _create_tables(url: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "cqrs_es.cli", "create-dynamodb-tables", "--url", url],
+        capture_output=True,
+        text=True,
+        check=False,
+        # moto takes any credentials; the machine's must never reach it (nor AWS).
+        env={**os.environ, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"},
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"cqrs-es create-dynamodb-tables failed:\n{done.stdout}\n{done.stderr}")
+
+
+@contextmanager
+def moto_dynamodb() -> Iterator[str]:
+    """moto's server, in a process of its own on a free loopback port; yields its endpoint URL.
+
+    Not in this process: a child's `ru_maxrss` starts from its parent's at the fork, and moto
+    would inflate every handler's peak RSS.
+    """
+    port = benchkit.free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("moto's server did not start") from None
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def _migrate(url: str) -> None:
@@ -389,24 +465,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (reason := benchkit.postgres_available()) is not None:
         print(f"# needs PostgreSQL at {benchkit.admin_url()}: {reason}", file=sys.stderr)
         return 2
-    dead_port = benchkit.free_port()  # nothing listens there: DynamoDB is never called
     with (
         benchkit.temporary_postgres_database("bench_cold") as read_model_url,
         OtlpReceiver() as receiver,
+        moto_dynamodb() as dynamodb_endpoint,
     ):
+        event_store_url = (
+            "dynamodb://journal?snapshot_table=snapshot"
+            f"&endpoint_url={dynamodb_endpoint}&region=us-east-1"
+        )
+        _create_tables(event_store_url)
         _migrate(read_model_url)
         query_user = _seed_query_user(read_model_url)
         traces = receiver.traces_endpoint
         targets = [
-            Target(
-                "command",
-                "command_service.lambda_handler",
-                "command-service",
-                {
-                    **_lambda_env("command-service", "command-service", traces),
-                    "EVENT_STORE_URL": "dynamodb://journal?snapshot_table=snapshot"
-                    f"&endpoint_url=http://127.0.0.1:{dead_port}&region=us-east-1",
-                },
+            *(
+                Target(
+                    name,
+                    "command_service.lambda_handler",
+                    "command-service",
+                    {
+                        **_lambda_env("command-service", "command-service", traces),
+                        "EVENT_STORE_URL": event_store_url,
+                    },
+                )
+                for name in ("command", "command-health")
             ),
             Target(
                 "query",
