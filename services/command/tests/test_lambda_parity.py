@@ -475,3 +475,20 @@ def test_server_spans_are_the_apps(
         "POST /command/v1/group-chats/create",
         "GET /command/v1/group-chats/create",
     ]
+
+
+def test_the_shared_commands_are_the_apps_routes_and_models() -> None:
+    # rest_commands names each command's fields in the order of its request model, so that the
+    # fast path reports missing and mistyped fields in the app's order.
+    from command_service import rest_commands
+
+    document = create_app(Settings(event_store_url="memory://")).openapi()
+    paths = {p: item for p, item in document["paths"].items() if p.startswith(GROUP_CHATS)}
+
+    assert sorted(paths) == sorted(c.path for c in rest_commands.REST_COMMANDS)
+    for command in rest_commands.REST_COMMANDS:
+        body = paths[command.path]["post"]["requestBody"]["content"]["application/json"]
+        model = body["schema"]["$ref"].rsplit("/", 1)[1]
+        schema = document["components"]["schemas"][model]
+        assert tuple(schema["properties"]) == command.fields, command.path
+        assert sorted(schema["required"]) == sorted(command.fields), command.path
