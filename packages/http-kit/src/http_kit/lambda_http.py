@@ -45,6 +45,8 @@ import telemetry
 from http_kit.problems import PROBLEM_MEDIA_TYPE, Problem, internal_error, payload_too_large
 
 __all__ = [
+    "REQUEST_ID_HEADER",
+    "Endpoint",
     "FastPath",
     "Guard",
     "Match",
