@@ -431,3 +431,45 @@ def test_rest_bodies_are_instances_of_the_documented_models(
     for model, body in bodies:
         validated = model.model_validate(body)  # type: ignore[attr-defined]
         assert validated.model_dump(by_alias=True, mode="json") == body
+
+
+# -- traces ---------------------------------------------------------------------------------------
+
+
+def test_fast_path_read_is_traced_as_the_app_traces_it(
+    world: World,
+    lambda_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    http_api_event: EventFactory,
+) -> None:
+    from telemetry.testing import OtlpReceiver
+
+    for name in ("OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    event = http_api_event(
+        "GET", f"{V1}/group-chats/{world.chat}/messages", query=f"userAccountId={world.alice}"
+    )
+    traces = []
+    with OtlpReceiver() as receiver:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+        for handler in (_reference(), lambda_handler.handler):
+            receiver.clear()
+            assert handler(copy.deepcopy(event), None)["statusCode"] == 200
+            spans = receiver.wait_until(
+                lambda spans: {"query get_messages"} <= {s.name for s in spans}
+            )
+            query = next(s for s in spans if s.name == "query get_messages")
+            server = next(s for s in spans if s.span_id == query.parent_span_id)
+            traces.append(
+                (
+                    server.name,
+                    server.kind,
+                    dict(server.attributes),
+                    query.kind,
+                    dict(query.attributes),
+                )
+            )
+        reset_telemetry()  # flush while the receiver still listens
+
+    app, fast = traces
+    assert fast == app
