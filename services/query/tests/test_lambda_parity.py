@@ -8,11 +8,10 @@ HTTP API events, on a named stage and on `$default`, to two handlers over the sa
   the Lambda served every request before the fast path;
 - `query_service.lambda_handler.handler`, the fast path with the app behind it.
 
-Status, body (byte for byte) and headers must be the same (`Allow` as a set: Starlette lists
-the methods of a `set`; `Content-Length`, which the app's authentication refusals lack, is
-checked on the fast path's answers instead). The routed requests
-must not have built the FastAPI app: the comparison is of the fast path, not of the app with
-itself. With `AUTH_MODE=jwt`, the table also runs with and without the claims of API Gateway's
+Status, body (byte for byte), headers and the access log line must be the same (`Allow` as a
+set: Starlette lists the methods of a `set`; `Content-Length`, which the app's authentication
+refusals lack, is checked on the fast path's answers instead). The routed requests must not
+have built the FastAPI app: the comparison is of the fast path, not of the app with itself. With `AUTH_MODE=jwt`, the table also runs with and without the claims of API Gateway's
 JWT authorizer, and with bearer tokens verified against a local JWKS.
 """
 
@@ -20,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -281,8 +281,24 @@ def _comparable(result: dict[str, Any], *, length: bool = True) -> dict[str, Any
     }
 
 
+def _access_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[Any, ...]]:
+    """The access log lines since the last `caplog.clear()`, without their durations."""
+    return [
+        (r.levelname, r.getMessage(), *(getattr(r, k, None) for k in _ACCESS_FIELDS))
+        for r in caplog.records
+        if r.name == "telemetry.access"
+    ]
+
+
+_ACCESS_FIELDS = ("method", "path", "status", "request_id", "apigw_request_id", "error")
+
+
 def _compare(
-    cases: list[Case], world: World, reference: HttpApiHandler, make_event: EventFactory
+    cases: list[Case],
+    world: World,
+    reference: HttpApiHandler,
+    make_event: EventFactory,
+    caplog: pytest.LogCaptureFixture,
 ) -> list[str]:
     """Send every case to both handlers; the differences, described."""
     differences = []
@@ -290,8 +306,17 @@ def _compare(
         for case in (c for c in cases if c.routed is routed):
             for stage in ("Stage", "$default"):
                 event = _event(case, world, stage, make_event)
+                caplog.clear()
                 expected = _comparable(reference(copy.deepcopy(event), None))
+                expected_log = _access_lines(caplog)
+                assert len(expected_log) == 1, expected_log
+                caplog.clear()
                 answer = lambda_handler.handler(copy.deepcopy(event), None)
+                if _access_lines(caplog) != expected_log:
+                    differences.append(
+                        f"{case.name} ({stage}), access log:\n  app:  {expected_log}\n"
+                        f"  fast: {_access_lines(caplog)}"
+                    )
                 # The app's authentication refusals go out without Content-Length (API Gateway
                 # adds it): the fast path's have it, right.
                 length = "content-length" in expected["headers"]
@@ -338,7 +363,9 @@ def world(read_model_url: str) -> Iterator[World]:
 
 
 @pytest.fixture
-def lambda_env(read_model_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def lambda_env(
+    read_model_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> Iterator[None]:
     """The Lambda's environment (small pages), a fresh execution environment around the test."""
     for name in list(os.environ):
         if name.startswith(("OTEL_", "AUTH_")):
@@ -347,6 +374,7 @@ def lambda_env(read_model_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator
     monkeypatch.setenv("PAGE_SIZE_DEFAULT", "3")
     monkeypatch.setenv("PAGE_SIZE_MAX", "5")
     monkeypatch.setenv("MAX_BODY_BYTES", "4096")
+    caplog.set_level(logging.INFO, logger="telemetry.access")
     lambda_handler.reset()
     yield
     lambda_handler.reset()
@@ -359,19 +387,26 @@ def _reference() -> HttpApiHandler:
 
 
 def test_fast_path_answers_as_the_app_with_authentication_off(
-    world: World, lambda_env: None, http_api_event: EventFactory
+    world: World,
+    lambda_env: None,
+    http_api_event: EventFactory,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    differences = _compare(_rest_cases(world), world, _reference(), http_api_event)
+    differences = _compare(_rest_cases(world), world, _reference(), http_api_event, caplog)
 
     assert not differences, "\n".join(differences)
 
 
 def test_fast_path_answers_as_the_app_behind_the_jwt_authorizer(
-    world: World, lambda_env: None, monkeypatch: pytest.MonkeyPatch, http_api_event: EventFactory
+    world: World,
+    lambda_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    http_api_event: EventFactory,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv("AUTH_MODE", "jwt")
 
-    differences = _compare(_jwt_cases(world), world, _reference(), http_api_event)
+    differences = _compare(_jwt_cases(world), world, _reference(), http_api_event, caplog)
 
     assert not differences, "\n".join(differences)
 
@@ -382,13 +417,14 @@ def test_fast_path_answers_as_the_app_with_bearer_tokens_verified_locally(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     http_api_event: EventFactory,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     issuer = TokenIssuer(tmp_path)
     for name, value in issuer.environ().items():
         monkeypatch.setenv(name, value)
     cases = [*_bearer_cases(world, issuer), Case("unknown", "GET", f"{V1}/x", routed=False)]
 
-    differences = _compare(cases, world, _reference(), http_api_event)
+    differences = _compare(cases, world, _reference(), http_api_event, caplog)
 
     assert not differences, "\n".join(differences)
 
