@@ -11,8 +11,10 @@ HTTP API events, on a named stage and on `$default`, to two handlers over the sa
 Status, body (byte for byte), headers and the access log line must be the same (`Allow` as a
 set: Starlette lists the methods of a `set`; `Content-Length`, which the app's authentication
 refusals lack, is checked on the fast path's answers instead). The routed requests must not
-have built the FastAPI app: the comparison is of the fast path, not of the app with itself. With `AUTH_MODE=jwt`, the table also runs with and without the claims of API Gateway's
-JWT authorizer, and with bearer tokens verified against a local JWKS.
+have built the FastAPI app: the comparison is of the fast path, not of the app with itself.
+With `AUTH_MODE=jwt`, the table also runs with and without the claims of API Gateway's JWT
+authorizer, and with bearer tokens verified against a local JWKS. A bug (500) is the one
+answer that differs, in two details (see its test).
 """
 
 from __future__ import annotations
@@ -509,3 +511,32 @@ def test_fast_path_read_is_traced_as_the_app_traces_it(
 
     app, fast = traces
     assert fast == app
+
+
+def test_fast_path_answers_a_bug_with_the_apps_500(
+    world: World,
+    lambda_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    http_api_event: EventFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Same status and body; the fast path's answer also has `x-request-id` (the app's 500 is
+    sent by Starlette outside the access-log middleware) and its access log line no `error`
+    field (the app's names the exception type)."""
+    from read_model import queries
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(queries, "get_group_chats", broken)
+    event = http_api_event("GET", f"{V1}/group-chats", query=f"userAccountId={world.alice}")
+
+    expected = _reference()(copy.deepcopy(event), None)
+    caplog.clear()
+    actual = lambda_handler.handler(copy.deepcopy(event), None)
+
+    assert (actual["statusCode"], actual["body"]) == (expected["statusCode"], expected["body"])
+    assert actual["headers"]["content-type"] == expected["headers"]["content-type"]
+    assert [(line[0], line[3], line[4]) for line in _access_lines(caplog)] == [
+        ("ERROR", "/query/v1/group-chats", 500)
+    ]
