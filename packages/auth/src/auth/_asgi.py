@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -203,7 +202,10 @@ class AuthenticationMiddleware:
     async def _authenticate(self, scope: Scope) -> Principal:
         verifier = self.authenticator.verifier
         if verifier is not None and verifier.fetches_keys:
-            # Fetching the JWKS blocks: keep it off the event loop.
+            # Fetching the JWKS blocks: keep it off the event loop. Imported here: the Lambda
+            # fast paths use this module's framework-free parts, and asyncio costs ~20 ms there.
+            import asyncio
+
             return await asyncio.to_thread(self.authenticator.authenticate, scope)
         return self.authenticator.authenticate(scope)
 
