@@ -34,21 +34,22 @@ class _UlidId:
     @classmethod
     def parse(cls, raw: object, *, field: str | None = None) -> Self:
         """Read the wire form; raise `ValidationError` naming `field` (default `FIELD`)."""
-        field_name = field or cls.FIELD
-        if raw is None:
-            raise ValidationError(field_name, "is required")
         if not isinstance(raw, str):
-            raise ValidationError(field_name, f"must be a string, not {type(raw).__name__}")
+            if raw is None:
+                raise ValidationError(field or cls.FIELD, "is required")
+            raise ValidationError(field or cls.FIELD, f"must be a string, not {type(raw).__name__}")
         text = raw
-        if cls.PREFIX is not None and text.startswith(f"{cls.PREFIX}-"):
-            text = text[len(cls.PREFIX) + 1 :]
+        prefix = cls.PREFIX
+        if prefix is not None and text.startswith(f"{prefix}-"):
+            text = text[len(prefix) + 1 :]
         try:
-            return cls(Ulid.parse(text))
+            ulid = Ulid.parse(text)
         except InvalidUlidError as exc:
             expected = (
                 f"a ULID, optionally prefixed with '{cls.PREFIX}-'" if cls.PREFIX else "a ULID"
             )
-            raise ValidationError(field_name, f"must be {expected} ({exc})") from None
+            raise ValidationError(field or cls.FIELD, f"must be {expected} ({exc})") from None
+        return cls(ulid)
 
     @classmethod
     def generate(cls, generator: Callable[[], Ulid] = new_ulid) -> Self:

@@ -42,6 +42,8 @@ _RANDOM_BITS: Final = 80
 _MAX_TIMESTAMP: Final = (1 << _TIMESTAMP_BITS) - 1
 _MAX_RANDOM: Final = (1 << _RANDOM_BITS) - 1
 _MAX_VALUE: Final = (1 << 128) - 1
+_new_instance: Final = object.__new__
+_set_attribute: Final = object.__setattr__  # frozen dataclasses are written this way
 
 
 class InvalidUlidError(ValueError):
@@ -83,8 +85,11 @@ class Ulid:
         if not isinstance(text, str):
             raise InvalidUlidError(f"a ULID must be a string, not {type(text).__name__}")
         if _CANONICAL_TEXT.fullmatch(text) is not None:
-            ulid = cls(int(text.translate(_TO_INT_DIGITS), 32))
-            object.__setattr__(ulid, "_text", text.upper())  # valid text: already the form
+            # Valid, hence in range: built without `__init__` and its range check (parsing ids is
+            # most of decoding an event), with the text form at hand.
+            ulid = _new_instance(cls)
+            _set_attribute(ulid, "value", int(text.translate(_TO_INT_DIGITS), 32))
+            _set_attribute(ulid, "_text", text.upper())
             return ulid
         # Invalid: find out what is wrong, for the message.
         if len(text) != _LENGTH:
@@ -124,7 +129,7 @@ class Ulid:
             # (two characters) at a time from the top.
             value = self.value
             text = "".join([_PAIRS[(value >> shift) & 0x3FF] for shift in _PAIR_SHIFTS])
-            object.__setattr__(self, "_text", text)  # a cache: the value does not change
+            _set_attribute(self, "_text", text)  # a cache: the value does not change
         return text
 
     def __repr__(self) -> str:
