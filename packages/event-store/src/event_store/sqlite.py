@@ -389,7 +389,7 @@ class SqliteEventStore:
                 event_type=event_type,
                 payload=bytes(payload),
                 occurred_at_ms=occurred_at_ms,
-                metadata=json.loads(metadata),
+                metadata=_metadata_of(metadata),
                 position=position,
             )
             for position, seq_nr, event_id, event_type, payload, metadata, occurred_at_ms in rows
@@ -444,6 +444,14 @@ def _current_version(conn: sqlite3.Connection, aggregate_id: str) -> int:
     return 0 if row is None or row[0] is None else int(row[0])
 
 
+def _metadata_of(text: str) -> dict[str, Any]:
+    # Most events carry no metadata (tracing off): skip the JSON parser for those.
+    if text == "{}":
+        return {}
+    parsed: dict[str, Any] = json.loads(text)
+    return parsed
+
+
 def _stored_event(row: Any) -> StoredEvent:
     position, aggregate_id, seq_nr, event_id, event_type, payload, metadata, occurred = row
     return StoredEvent(
@@ -453,6 +461,6 @@ def _stored_event(row: Any) -> StoredEvent:
         event_type=event_type,
         payload=bytes(payload),
         occurred_at_ms=occurred,
-        metadata=json.loads(metadata),
+        metadata=_metadata_of(metadata),
         position=position,
     )
