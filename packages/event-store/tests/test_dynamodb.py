@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import uuid
 from collections.abc import Iterator
@@ -26,7 +27,6 @@ from event_store.dynamodb import (
     MAX_ITEM_BYTES,
     DynamoDBEventStore,
     DynamoDBSettings,
-    SnapshotTooLargeError,
     create_tables,
 )
 from event_store.dynamodb_records import (
@@ -223,21 +223,33 @@ def test_writes_a_snapshot_item_just_under_the_item_limit_when_due(
     assert snapshot.payload == payload
 
 
-def test_raises_snapshot_too_large_and_writes_nothing_when_the_item_would_exceed_400_kb(
-    client: Any, tables: tuple[str, str]
+def test_skips_a_snapshot_that_would_exceed_the_item_limit_and_still_appends_the_events(
+    client: Any, tables: tuple[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
     store = store_on(client, tables, snapshot_interval=2)
-    store.append(AID, 0, [new_event("a")], snapshot=lambda: bytes(MAX_ITEM_BYTES))
+    store.append(AID, 0, [new_event("a")])
+    store.append(AID, 1, [new_event("b")], snapshot=lambda: b"small")
 
-    # Version 2 is due a snapshot: the item cannot hold it. (DynamoDB itself would refuse the
-    # whole transaction with a ValidationException; moto does too.)
-    with pytest.raises(SnapshotTooLargeError, match="GroupChat-01JGQ6XH3M7N8P9Q0R1S2T3V4W") as err:
-        store.append(AID, 1, [new_event("b")], snapshot=lambda: bytes(MAX_ITEM_BYTES))
+    # Version 4 is due a snapshot that no item can hold (DynamoDB, and moto, would refuse the
+    # whole transaction): the events go in, the snapshot at version 2 stays.
+    with caplog.at_level(logging.WARNING, logger="event_store.dynamodb"):
+        version = store.append(
+            AID, 2, [new_event("c"), new_event("d")], snapshot=lambda: bytes(MAX_ITEM_BYTES)
+        )
 
-    assert isinstance(err.value, EventStoreError)
-    assert err.value.item_bytes > MAX_ITEM_BYTES == 409_600
+    assert version == 4
     loaded = store.load(AID)
-    assert (loaded.version, loaded.snapshot) == (1, None)
+    assert loaded.version == 4
+    assert loaded.snapshot is not None
+    assert (loaded.snapshot.seq_nr, loaded.snapshot.payload) == (2, b"small")
+    assert [e.seq_nr for e in loaded.events] == [3, 4]
+    assert any(
+        "GroupChat-01JGQ6XH3M7N8P9Q0R1S2T3V4W" in r.getMessage() and "skipped" in r.getMessage()
+        for r in caplog.records
+    )
+    # The version check still guards the append that skipped its snapshot.
+    with pytest.raises(ConcurrencyError):
+        store.append(AID, 2, [new_event("e")], snapshot=lambda: bytes(MAX_ITEM_BYTES))
 
 
 # -- load ----------------------------------------------------------------------------------

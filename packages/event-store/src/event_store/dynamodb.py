@@ -28,6 +28,7 @@ one's events in seq_nr order with `load(aggregate_id, use_snapshot=False)`.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import uuid
@@ -67,7 +68,10 @@ DEFAULT_JOURNAL_TABLE = "journal"
 DEFAULT_SNAPSHOT_TABLE = "snapshot"
 
 MAX_ITEM_BYTES = 400 * 1024
-"""DynamoDB's limit on one item: attribute names and values (the key included) together."""
+"""DynamoDB's limit on one item: attribute names and values (the key included) together. A due
+snapshot that would make its item larger is skipped (logged): the events are still appended."""
+
+_logger = logging.getLogger(__name__)
 
 MAX_TRANSACTION_ITEMS = 100
 MAX_EVENTS_PER_APPEND = MAX_TRANSACTION_ITEMS - 1
@@ -88,24 +92,6 @@ _UNAVAILABLE_CODES = frozenset(
 _UNAVAILABLE_REASONS = frozenset(
     {"ProvisionedThroughputExceeded", "ThrottlingError", "RequestLimitExceeded"}
 )
-
-
-class SnapshotTooLargeError(EventStoreError):
-    """A due snapshot does not fit in its DynamoDB item (`MAX_ITEM_BYTES`); nothing was written.
-
-    Raised before the transaction is sent, in place of DynamoDB's bare ValidationException.
-    The aggregate's state has outgrown one item: its snapshot format (or its size limits)
-    must become more compact. Retrying does not help, as every append that is due a snapshot
-    carries one at least as large.
-    """
-
-    def __init__(self, aggregate_id: str, item_bytes: int) -> None:
-        self.aggregate_id = aggregate_id
-        self.item_bytes = item_bytes
-        super().__init__(
-            f"the snapshot of {aggregate_id!r} makes its DynamoDB item {item_bytes:,} bytes, "
-            f"more than the {MAX_ITEM_BYTES:,} an item may hold"
-        )
 
 
 def _item_bytes(item: Mapping[str, Mapping[str, Any]]) -> int:
@@ -477,9 +463,21 @@ class DynamoDBEventStore:
                 rec.PAYLOAD: values[":payload"],
                 rec.SEQ_NR: values[":seq_nr"],
             }
-            if (size := _item_bytes(row)) > MAX_ITEM_BYTES:
-                raise SnapshotTooLargeError(aggregate_id, size)
-            assignments += ["#payload = :payload", "#seq_nr = :seq_nr"]
+            if (size := _item_bytes(row)) <= MAX_ITEM_BYTES:
+                assignments += ["#payload = :payload", "#seq_nr = :seq_nr"]
+            else:
+                # A snapshot only speeds loads up: one that cannot be stored must not refuse the
+                # events. The previous snapshot stays (loads replay the events after it), and
+                # the next due snapshot is tried again.
+                del names["#payload"], names["#seq_nr"], values[":payload"], values[":seq_nr"]
+                _logger.warning(
+                    "snapshot of %s at version %d skipped: its item would be %d bytes, more "
+                    "than the %d a DynamoDB item may hold",
+                    aggregate_id,
+                    new_version,
+                    size,
+                    MAX_ITEM_BYTES,
+                )
         # DynamoDB rejects unused placeholders, so each branch adds only what it uses.
         if expected_version == 0:
             condition = "attribute_not_exists(#pkey)"
