@@ -573,7 +573,7 @@ def test_every_error_code_has_one_error_class_when_listing_domain_errors() -> No
 
     classes = [
         obj
-        for obj in vars(chat_domain).values()
+        for obj in (getattr(chat_domain, name) for name in chat_domain.__all__)
         if isinstance(obj, type) and issubclass(obj, DomainError) and "code" in vars(obj)
     ]
     assert sorted(cls.code for cls in classes) == sorted(ErrorCode)
