@@ -392,29 +392,30 @@ class FastPath:
         started = time.perf_counter()
         with _server_span(request, match.template, self.excluded_urls) as span:
             with telemetry.bind_request_id(request_id):
-                response = self._respond(request, match)
+                response, error = self._respond(request, match)
                 response = response.with_headers({REQUEST_ID_HEADER: request_id})
-                _log_access(request, response.status, started, request_id)
+                _log_access(request, response.status, started, request_id, error)
             span.finish(response.status)
         return response
 
-    def _respond(self, request: Request, match: Match) -> Response:
+    def _respond(self, request: Request, match: Match) -> tuple[Response, Exception | None]:
+        """The response, and the unexpected exception it stands for (None when there was none)."""
         try:
             if self.guard is not None:
                 refusal = self.guard(request)
                 if refusal is not None:
-                    return refusal.with_headers({"connection": "close"})
+                    return refusal.with_headers({"connection": "close"}), None
             if _declared_length(request) > self.max_body_bytes or (
                 len(request.body) > self.max_body_bytes
             ):
-                return Response.problem(payload_too_large(self.max_body_bytes), close=True)
+                return Response.problem(payload_too_large(self.max_body_bytes), close=True), None
             if match.endpoint is None:
                 answer = self.method_not_allowed(request, match.allowed)
-                return answer.with_headers({"allow": ", ".join(match.allowed)})
-            return match.endpoint(request)
-        except Exception:
+                return answer.with_headers({"allow": ", ".join(match.allowed)}), None
+            return match.endpoint(request), None
+        except Exception as exc:
             _log.exception("unhandled error in %s %s", request.method, request.path)
-            return Response.problem(internal_error())
+            return Response.problem(internal_error()), exc
 
 
 def _declared_length(request: Request) -> int:
@@ -431,7 +432,9 @@ def _request_id(request: Request) -> str:
     return request.apigw_request_id or uuid.uuid4().hex
 
 
-def _log_access(request: Request, status: int, started: float, request_id: str) -> None:
+def _log_access(
+    request: Request, status: int, started: float, request_id: str, error: Exception | None
+) -> None:
     # The line telemetry.AccessLogMiddleware writes, with the same fields and levels.
     fields: dict[str, Any] = {
         "method": request.method,
@@ -441,6 +444,8 @@ def _log_access(request: Request, status: int, started: float, request_id: str) 
     }
     if request.apigw_request_id is not None and request.apigw_request_id != request_id:
         fields["apigw_request_id"] = request.apigw_request_id
+    if error is not None:
+        fields["error"] = type(error).__name__
     level = logging.ERROR if status >= 500 else logging.INFO
     _access_log.log(level, "%s %s %s", request.method, request.path, status, extra=fields)
 
