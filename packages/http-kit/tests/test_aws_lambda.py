@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from typing import Any
 
@@ -120,3 +121,29 @@ def test_stage_prefix_is_only_stripped_as_a_whole_segment() -> None:
         )["rawPath"]
         == "/"
     )
+
+
+def test_collector_is_off_during_the_first_invocation_and_back_on_after_it() -> None:
+    seen: list[bool] = []
+
+    def build() -> Any:
+        seen.append(gc.isenabled())
+        return echo_path
+
+    handler = HttpApiHandler(build)
+    assert gc.isenabled()
+    handler(http_api_event("/x"), None)
+
+    assert seen == [False]
+    assert gc.isenabled()
+
+
+def test_collector_is_back_on_after_a_failed_first_invocation() -> None:
+    def build() -> Any:
+        raise RuntimeError("cannot build")
+
+    handler = HttpApiHandler(build)
+    with pytest.raises(RuntimeError):
+        handler(http_api_event("/x"), None)
+
+    assert gc.isenabled()

@@ -8,6 +8,7 @@ PostgreSQL) and the handler reads READ_MODEL_URL from the environment, as on Lam
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import logging
@@ -304,6 +305,25 @@ def test_modify_and_remove_records_are_ignored_when_they_appear(
 
 def test_empty_batch_is_acknowledged_when_delivered(handler: ModuleType) -> None:
     assert invoke(handler, []) == {"batchItemFailures": []}
+
+
+def test_collector_is_off_while_the_first_invocation_builds_and_back_on_after_it(
+    handler: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start = handler._start
+    seen: list[bool] = []
+
+    def observed_start() -> Engine:
+        seen.append(gc.isenabled())
+        engine: Engine = start()
+        return engine
+
+    monkeypatch.setattr(handler, "_start", observed_start)
+    invoke(handler, [])
+    invoke(handler, [])
+
+    assert seen == [False]
+    assert gc.isenabled()
 
 
 def test_outage_is_waited_out_within_the_invocation_when_it_ends_in_time(
