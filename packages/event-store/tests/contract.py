@@ -27,6 +27,7 @@ snapshot plus the events after it give the same state as a full replay.
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -478,6 +479,63 @@ class EventStoreContract:
         loaded = store.load("agg")
         assert (loaded.snapshot, loaded.version, len(loaded.events)) == (None, 2, 2)
         assert store.append("agg", 2, [new_event("c")]) == 3
+
+    def test_round_trips_a_300_kb_snapshot_exactly_when_loading_it_with_its_tail(
+        self, store: EventStore
+    ) -> None:
+        # A chat of 10,000 messages snapshots to ~250 KB; every byte value, in no pattern a
+        # compressor or an encoding could hide a bug behind.
+        payload = random.Random(300).randbytes(300 * 1024)
+        store.append("big", 0, [new_event(f"b{n}") for n in range(3)], snapshot=lambda: payload)
+        store.append("big", 3, [new_event("b3"), new_event("b4")])
+
+        loaded = store.load("big")
+
+        assert loaded.snapshot is not None
+        assert type(loaded.snapshot.payload) is bytes
+        assert (loaded.snapshot.seq_nr, loaded.snapshot.payload) == (3, payload)
+        assert [(e.seq_nr, json.loads(e.payload)) for e in loaded.events] == [(4, "b3"), (5, "b4")]
+        assert all(type(e.payload) is bytes for e in loaded.events)
+        assert loaded.version == 5
+        assert [e.seq_nr for e in store.load("big", use_snapshot=False).events] == [1, 2, 3, 4, 5]
+
+    def test_load_sees_a_snapshot_and_the_events_after_it_from_one_state_when_appends_race_it(
+        self, store: EventStore
+    ) -> None:
+        # Whatever a load interleaves with, the snapshot it returns and the events after it come
+        # from the same moment: together they give the state of a full replay up to the version.
+        appends, loaders = 60, 2
+        writer_done = threading.Event()
+        problems: list[str] = []
+        history = [f"r{n}" for n in range(1, appends + 1)]
+
+        def write() -> None:
+            try:
+                for n in range(1, appends + 1):
+                    snapshot = snapshot_of(history[:n])
+                    store.append("raced", n - 1, [new_event(history[n - 1])], snapshot=snapshot)
+            finally:
+                writer_done.set()
+
+        def load() -> None:
+            while not writer_done.is_set():
+                loaded = store.load("raced")
+                after = 0 if loaded.snapshot is None else loaded.snapshot.seq_nr
+                seq_nrs = [e.seq_nr for e in loaded.events]
+                if seq_nrs != list(range(after + 1, loaded.version + 1)):
+                    problems.append(f"snapshot at {after}, then events {seq_nrs}")
+                elif fold(loaded) != history[: loaded.version]:
+                    problems.append(f"version {loaded.version} folds to {fold(loaded)}")
+
+        threads = [threading.Thread(target=catching(write, problems))]
+        threads += [threading.Thread(target=catching(load, problems)) for _ in range(loaders)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert problems == []
+        assert fold(store.load("raced")) == history
 
     # -- read_all ----------------------------------------------------------------------------
 

@@ -218,7 +218,8 @@ def _append_statement(event_count: int) -> str:
 
 # The snapshot and the events after it in one statement (one round trip, one consistent view):
 # the snapshot row, told apart by its NULL position, sorts first since every event after it has
-# a greater seq_nr.
+# a greater seq_nr. (The sort is cheap here: it moves the blob's TOAST pointer, not the blob.)
+# Results come in binary format (see `load`).
 _LOAD = (
     "WITH snapshot AS (SELECT seq_nr, payload FROM snapshots WHERE aggregate_id = %(id)s)"
     " SELECT NULL::bigint, seq_nr, NULL, NULL, payload, NULL::jsonb, NULL::bigint FROM snapshot"
@@ -497,7 +498,11 @@ class PostgresEventStore:
 
         def query(conn: psycopg.Connection[Any]) -> list[Any]:
             statement = _LOAD if use_snapshot else _LOAD_WITHOUT_SNAPSHOT
-            return conn.execute(statement, {"id": aggregate_id}).fetchall()
+            # Binary results: in text format a bytea comes hex-encoded, twice its size, and is
+            # decoded by the client; that doubled the load time of a chat with a 250 KB snapshot.
+            # The rows are the same Python values as in text format (int, str, bytes, and the
+            # jsonb metadata parsed into a dict).
+            return conn.execute(statement, {"id": aggregate_id}, binary=True).fetchall()
 
         rows = self._read(query)
         latest = None
