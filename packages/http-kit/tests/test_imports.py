@@ -27,7 +27,7 @@ def imported_heavy_modules(statement: str) -> list[str]:
 def test_nothing_heavy_is_imported_when_the_light_modules_are() -> None:
     statement = (
         "import http_kit, http_kit.aws_lambda, http_kit.lambda_http, http_kit.problems, "
-        "http_kit.limits, http_kit.graphql_errors"
+        "http_kit.limits, http_kit.graphql_errors, http_kit.settings"
     )
 
     assert imported_heavy_modules(statement) == []

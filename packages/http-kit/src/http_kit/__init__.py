@@ -16,6 +16,8 @@ request, nothing heavy in the Lambda handler modules) keep working.
 - `http_kit.graphql_view` (imports strawberry): `ApiGraphQL`, `LoggingSchema`.
 - `http_kit.graphql_limits` (imports strawberry): `document_limits`, `DepthLimiter`.
 - `http_kit.aws_lambda`: `HttpApiHandler`, `strip_stage`: the Lambda entry point of a service.
+- `http_kit.settings`: `SettingsField`, `EnvSettings`: typed settings read from the environment
+  (stdlib only; each service declares its fields).
 - `http_kit.lambda_http`: `Router`, `Request`, `Response`, `FastPath`: REST endpoints served on
   Lambda without a web framework (the cold-start fast path; stdlib and `telemetry` only).
 """
