@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -91,7 +92,7 @@ def test_settings_are_immutable() -> None:
 
 
 def test_every_field_is_documented() -> None:
-    assert [f.name for f in SETTINGS_FIELDS] == list(Settings.__dataclass_fields__)
+    assert [f.name for f in SETTINGS_FIELDS] == [f.name for f in dataclasses.fields(Settings)]
     assert all(f.description for f in SETTINGS_FIELDS)
 
 
