@@ -66,3 +66,25 @@ def test_query_serves_the_read_model_and_stops_cleanly_when_terminated(tmp_path:
     # uvicorn shuts down gracefully, then re-raises the signal so that the exit status says why.
     assert process.returncode in (0, -signal.SIGTERM)
     assert "Application shutdown complete" in output
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("PAGE_SIZE_MAX", "many"), ("PAGE_SIZE_DEFAULT", "300"), ("PORT", "70000")],
+)
+def test_query_exits_2_naming_the_variable_when_a_setting_is_invalid(
+    variable: str, value: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "READ_MODEL_URL": f"sqlite:///{tmp_path / 'rm.db'}", variable: value}
+    result = subprocess.run(
+        [sys.executable, "-m", "cqrs_es.cli", "query"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert "cqrs-es query: invalid configuration" in result.stderr
+    assert variable in result.stderr

@@ -26,14 +26,13 @@ def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM (uvicorn finishes in-flight requests first)."""
     # Imported here: FastAPI and SQLAlchemy cost seconds, and only this command needs them.
     import uvicorn
-    from pydantic import ValidationError
     from query_service.app import create_app
     from query_service.settings import Settings
 
     try:
         settings = Settings()
         app = create_app(settings)
-    except (ValidationError, ValueError) as exc:
+    except ValueError as exc:
         print(f"cqrs-es query: invalid configuration: {exc}", file=sys.stderr)
         return 2
     port = args.port if args.port is not None else settings.port

@@ -54,9 +54,9 @@ def _build_fast_path() -> FastPath:
 
 def _build_app() -> Any:
     from query_service.app import create_app
-    from query_service.settings import Settings
 
-    return create_app(Settings(), engine=_shared_runtime().engine)
+    runtime = _shared_runtime()
+    return create_app(runtime.settings, engine=runtime.engine)
 
 
 def reset() -> None:

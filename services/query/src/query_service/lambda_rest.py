@@ -38,7 +38,7 @@ from query_service.authentication import (
     refusal_renderer,
 )
 from query_service.errors import method_not_allowed, problem_for
-from query_service.lambda_settings import LambdaSettings
+from query_service.settings import Settings
 
 if TYPE_CHECKING:
     from auth import Authenticator
@@ -56,7 +56,7 @@ class Runtime:
     """What one execution environment builds once: settings, the read model's engine (its
     pool lives as long as the environment) and the authenticator."""
 
-    settings: LambdaSettings
+    settings: Settings
     engine: Engine
     authenticator: Authenticator
 
@@ -68,7 +68,7 @@ class Runtime:
         """
         from read_model import create_engine_for
 
-        settings = LambdaSettings.from_env()
+        settings = Settings()
         authenticator = authenticator_for(AuthSettings.from_env())
         telemetry.configure(SERVICE_NAME)
         return cls(settings, create_engine_for(settings.read_model_url), authenticator)
