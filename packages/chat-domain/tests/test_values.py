@@ -120,6 +120,19 @@ def test_name_parse_raises_validation_error_naming_the_field_when_invalid(raw: o
     assert caught.value.field == "name"
 
 
+@pytest.mark.parametrize("raw", ["   ", "a" * 101])
+def test_name_parse_names_the_given_field_with_the_constructors_reason_when_invalid(
+    raw: str,
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        GroupChatName.parse(raw, field="body.title")
+    assert caught.value.field == "body.title"
+    with pytest.raises(ValidationError) as built:
+        GroupChatName(raw.strip())
+    assert caught.value.reason == built.value.reason
+    assert str(caught.value) == f"body.title: {built.value.reason}"
+
+
 def test_name_constructor_refuses_untrimmed_text_when_built_directly() -> None:
     with pytest.raises(ValidationError):
         GroupChatName(" Team")
@@ -138,6 +151,18 @@ def test_content_parse_raises_validation_error_naming_the_field_when_invalid(raw
     with pytest.raises(ValidationError) as caught:
         MessageContent.parse(raw)
     assert caught.value.field == "content"
+
+
+@pytest.mark.parametrize("raw", ["  ", "a" * 4001])
+def test_content_parse_names_the_given_field_with_the_constructors_reason_when_invalid(
+    raw: str,
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        MessageContent.parse(raw, field="body.text")
+    assert caught.value.field == "body.text"
+    with pytest.raises(ValidationError) as built:
+        MessageContent(raw)
+    assert caught.value.reason == built.value.reason
 
 
 # --- Role -----------------------------------------------------------------------------------

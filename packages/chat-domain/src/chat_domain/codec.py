@@ -209,8 +209,13 @@ def _message_posted_v1_to_v2(data: JsonObject) -> JsonObject:
 # --- encoding -------------------------------------------------------------------------------
 
 
+# One encoder for every payload (`json.dumps` with options builds a new one on each call).
+# No circular-reference check: payloads are trees built here, fresh for each call.
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+
+
 def _dumps(data: JsonObject) -> bytes:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _ENCODER.encode(data).encode("utf-8")
 
 
 def _member_to_json(member: Member) -> JsonObject:
@@ -266,24 +271,19 @@ def encode(event: Event) -> EncodedEvent:
     """Serialize `event` at its type's current schema version."""
     type_name = type_name_of(event)
     version = SCHEMA_VERSIONS[type_name]
+    event_id, aggregate_id = str(event.event_id), str(event.aggregate_id)
     occurred_at_ms = to_epoch_ms(event.occurred_at)
     data: JsonObject = {
         _SCHEMA_VERSION_KEY: version,
-        "eventId": str(event.event_id),
-        "aggregateId": str(event.aggregate_id),
+        "eventId": event_id,
+        "aggregateId": aggregate_id,
         "seqNr": event.seq_nr,
         "executorId": str(event.executor_id),
         "occurredAt": occurred_at_ms,
-        **_payload_fields(event),
     }
+    data.update(_payload_fields(event))
     return EncodedEvent(
-        type_name=type_name,
-        schema_version=version,
-        payload=_dumps(data),
-        event_id=str(event.event_id),
-        aggregate_id=str(event.aggregate_id),
-        seq_nr=event.seq_nr,
-        occurred_at_ms=occurred_at_ms,
+        type_name, version, _dumps(data), event_id, aggregate_id, event.seq_nr, occurred_at_ms
     )
 
 

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 from datetime import datetime
 from typing import assert_never
 
@@ -251,46 +250,42 @@ def evolve(state: GroupChat | None, event: Event) -> GroupChat:
             f"{event.aggregate_id}: {type(event).__name__} before the group chat was created"
         )
     _check_sequence(state.id, state.seq_nr, event.aggregate_id, event.seq_nr)
-    advanced = replace(
-        state, seq_nr=event.seq_nr, version=state.version + 1, updated_at=event.occurred_at
-    )
+    name, members, index, deleted = state.name, state.members, state.message_index, state.deleted
     match event:
         case GroupChatRenamed():
-            return replace(advanced, name=event.name)
+            name = event.name
         case GroupChatMemberAdded():
-            return replace(advanced, members=(*state.members, event.member))
+            members = (*members, event.member)
         case GroupChatMemberRemoved():
-            return replace(
-                advanced,
-                members=tuple(
-                    m for m in state.members if m.user_account_id != event.user_account_id
-                ),
-            )
+            members = tuple(m for m in members if m.user_account_id != event.user_account_id)
         case GroupChatMessagePosted():
             posted = event.message
-            return replace(
-                advanced,
-                message_index=state.message_index.posted(
-                    posted.id, posted.sender_id, posted.created_at
-                ),
-            )
+            index = index.posted(posted.id, posted.sender_id, posted.created_at)
         case GroupChatMessageEdited():
             # The edited message replaces the live one (an edit of an unknown or deleted
             # message, which `decide` never produces, changes nothing).
             edited = event.message
-            return replace(
-                advanced,
-                message_index=state.message_index.edited(
-                    edited.id, edited.sender_id, edited.created_at
-                ),
-            )
+            index = index.edited(edited.id, edited.sender_id, edited.created_at)
         case GroupChatMessageDeleted():
             # An unknown or already deleted message: nothing to record.
-            return replace(advanced, message_index=state.message_index.deleted(event.message_id))
+            index = index.deleted(event.message_id)
         case GroupChatDeleted():
-            return replace(advanced, deleted=True)
+            deleted = True
         case _:
             assert_never(event)
+    # One constructor call rather than `dataclasses.replace` (which inspects the fields on each
+    # call): this runs for every event folded and every command handled.
+    return GroupChat(
+        id=state.id,
+        name=name,
+        members=members,
+        message_index=index,
+        deleted=deleted,
+        seq_nr=event.seq_nr,
+        version=state.version + 1,
+        created_at=state.created_at,
+        updated_at=event.occurred_at,
+    )
 
 
 def _check_sequence(

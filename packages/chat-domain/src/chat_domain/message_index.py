@@ -219,13 +219,18 @@ class MessageIndex:
 
     # --- changing (each returns a new index) --------------------------------------------------
 
-    def _appended(self, record: bytes, *, live: int, check: bool) -> MessageIndex:
+    def _appended(
+        self, record: bytes, *, live: int, check: bool, senders: bytes | None = None
+    ) -> MessageIndex:
+        """This index plus `record`, with the sender table `senders` (default: unchanged)."""
         if check and self._locate_key(record[:ID_SIZE])[1] != -1:
             raise ValueError(f"message id {Ulid.from_bytes(record[:ID_SIZE])} appears twice")
+        if senders is None:
+            senders = self._senders
         tail = self._tail + record
         if len(tail) >= _TAIL_RECORDS * RECORD_SIZE:
-            return MessageIndex._make(self._base + tail, b"", self._senders, self._live + live)
-        return MessageIndex._make(self._base, tail, self._senders, self._live + live)
+            return MessageIndex._make(self._base + tail, b"", senders, self._live + live)
+        return MessageIndex._make(self._base, tail, senders, self._live + live)
 
     def _record(
         self, message_id: MessageId, sender_id: UserAccountId, created_at: datetime
@@ -263,8 +268,7 @@ class MessageIndex:
         folding a post constant-time.
         """
         record, senders = self._record(message_id, sender_id, created_at)
-        index = MessageIndex._make(self._base, self._tail, senders, self._live)
-        return index._appended(record, live=1, check=check)
+        return self._appended(record, live=1, check=check, senders=senders)
 
     def _rewritten(self, in_tail: bool, at: int, record: bytes, live: int) -> MessageIndex:
         data = self._tail if in_tail else self._base

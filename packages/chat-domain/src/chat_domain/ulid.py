@@ -87,10 +87,7 @@ class Ulid:
         if _CANONICAL_TEXT.fullmatch(text) is not None:
             # Valid, hence in range: built without `__init__` and its range check (parsing ids is
             # most of decoding an event), with the text form at hand.
-            ulid = _new_instance(cls)
-            _set_attribute(ulid, "value", int(text.translate(_TO_INT_DIGITS), 32))
-            _set_attribute(ulid, "_text", text.upper())
-            return ulid
+            return _valid_ulid(int(text.translate(_TO_INT_DIGITS), 32), text.upper())
         # Invalid: find out what is wrong, for the message.
         if len(text) != _LENGTH:
             raise InvalidUlidError(f"a ULID has {_LENGTH} characters, got {len(text)}")
@@ -136,6 +133,18 @@ class Ulid:
         return f"Ulid('{self}')"
 
 
+def _valid_ulid(value: int, text: str | None = None) -> Ulid:
+    """A `Ulid` of `value`, known to be in range, built without `__init__` and its check.
+
+    For the two hot paths whose values are valid by construction: parsing canonical text and
+    generating. `text`, when given, is the value's text form (upper-case).
+    """
+    ulid: Ulid = _new_instance(Ulid)
+    _set_attribute(ulid, "value", value)
+    _set_attribute(ulid, "_text", text)
+    return ulid
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -175,7 +184,8 @@ class UlidGenerator:
                 randomness = int.from_bytes(self._random_bytes(10), "big")
                 value = (timestamp << _RANDOM_BITS) | randomness
             self._last = value
-            return Ulid(value)
+        # In range: the timestamp fits in 48 bits, and an increment was checked above.
+        return _valid_ulid(value)
 
 
 _default_generator = UlidGenerator()

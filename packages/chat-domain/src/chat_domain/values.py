@@ -51,8 +51,10 @@ class GroupChatName:
     def parse(cls, raw: object, *, field: str = "name") -> Self:
         """Trim and validate an untrusted name."""
         value = _require_str(raw, field).strip()
-        cls._check(value, field)
-        return cls(value)
+        try:
+            return cls(value)  # validates once
+        except ValidationError as exc:  # raised naming the default field
+            raise ValidationError(field, exc.reason) from None
 
     def __str__(self) -> str:
         return self.value
@@ -84,8 +86,10 @@ class MessageContent:
     def parse(cls, raw: object, *, field: str = "content") -> Self:
         """Validate untrusted content."""
         value = _require_str(raw, field)
-        cls._check(value, field)
-        return cls(value)
+        try:
+            return cls(value)  # validates once
+        except ValidationError as exc:  # raised naming the default field
+            raise ValidationError(field, exc.reason) from None
 
     def __str__(self) -> str:
         return self.value
