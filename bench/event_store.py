@@ -6,12 +6,13 @@
 
 Workload (the command side's hot path): create `--aggregates` group chats, then run
 `--commands` PostMessage commands on each (round-robin over the chats, one thread). Each command
-runs through the command service's own `CommandHandler`: load the latest snapshot and the events
-after it, decode them, fold them into the state, `decide`, encode the event, append it with the
-expected version and a snapshot factory (a snapshot every 100 events). It runs twice: without
-the aggregate cache ("ours (no cache)", `aggregate_cache_size=0`) and with it ("ours (cache)",
-the service's default: the next command on a chat decides on the state the last one left,
-without loading). The baseline is the same chat on the `eventsourcing` library
+is parsed from its text fields (ids included) and run by the command service's own
+`CommandHandler.execute`, as the REST path does per request: load the latest snapshot and the
+events after it, decode them, fold them into the state, `decide`, encode the event, append it
+with the expected version and a snapshot factory (a snapshot every 100 events). It runs twice:
+without the aggregate cache ("ours (no cache)", `aggregate_cache_size=0`) and with it ("ours
+(cache)", the service's default: the next command on a chat decides on the state the last one
+left, without loading). The baseline is the same chat on the `eventsourcing` library
 (`bench/eventsourcing_chat.py`: `repository.get`, then `save`), also twice: without and with its
 own aggregate cache (`AGGREGATE_CACHE_MAXSIZE`, default fast-forward: each `get` still reads the
 events after the cached version, which keeps it correct with several processes). Every side
@@ -47,6 +48,7 @@ from dataclasses import dataclass  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 from typing import Any, Protocol  # noqa: E402
 from urllib.parse import unquote, urlsplit  # noqa: E402
+from uuid import UUID  # noqa: E402
 
 from chat_domain import (  # noqa: E402
     CreateGroupChat,
@@ -159,44 +161,56 @@ class Side(Protocol):
 
 
 class OurSide:
-    """Our event store, through the command service's `CommandHandler`."""
+    """Our event store, through the command service's `CommandHandler`.
+
+    Each command does what the REST path does per request once the body is read: the command
+    is parsed from the request's text fields (ids included) and run by
+    `CommandHandler.execute`, which also builds the response.
+    """
 
     def __init__(
         self, store: EventStore, aggregate_cache_size: int = DEFAULT_AGGREGATE_CACHE_SIZE
     ) -> None:
         self.handler = CommandHandler(store, aggregate_cache_size=aggregate_cache_size)
-        self.user = UserAccountId.generate()
+        self.user = str(UserAccountId.generate())
         self.label = "ours (cache)" if aggregate_cache_size > 0 else "ours (no cache)"
 
-    def create(self, index: int) -> GroupChatId:
-        """Run a CreateGroupChat."""
-        chat_id = GroupChatId.generate()
-        self.handler.handle(
-            CreateGroupChat(chat_id, GroupChatName(f"chat {index}"), self.user, MemberId.generate())
+    def create(self, index: int) -> str:
+        """Run a CreateGroupChat; returns the new chat's id as the response carries it."""
+        command = CreateGroupChat.parse(
+            name=f"chat {index}", executor_id=self.user, generator=self.handler.generator
         )
-        return chat_id
+        return str(self.handler.execute(command).body["groupChatId"])
 
-    def post(self, chat: GroupChatId, round_: int) -> None:
+    def post(self, chat: str, round_: int) -> None:
         """Run a PostMessage."""
-        content = MessageContent(f"message number {round_}")
-        self.handler.handle(PostMessage(chat, MessageId.generate(), content, self.user))
+        command = PostMessage.parse(
+            group_chat_id=chat,
+            content=f"message number {round_}",
+            executor_id=self.user,
+            generator=self.handler.generator,
+        )
+        self.handler.execute(command)
 
 
 class EventsourcingSide:
-    """The `eventsourcing` library, through `bench/eventsourcing_chat.ChatApplication`."""
+    """The `eventsourcing` library, through `bench/eventsourcing_chat.ChatApplication`.
+
+    Like ours, it gets the chat's id as text and parses it for each command.
+    """
 
     def __init__(self, app: Any, cached: bool = False) -> None:
         self.app = app
         self.user = str(UserAccountId.generate())
         self.label = "eventsourcing (cache)" if cached else "eventsourcing"
 
-    def create(self, index: int) -> Any:
-        """Create a chat."""
-        return self.app.create_chat(f"chat {index}", self.user)
+    def create(self, index: int) -> str:
+        """Create a chat; returns its id as text."""
+        return str(self.app.create_chat(f"chat {index}", self.user))
 
-    def post(self, chat: Any, round_: int) -> None:
+    def post(self, chat: str, round_: int) -> None:
         """Load the chat, post, save."""
-        self.app.post_message(chat, self.user, f"message number {round_}")
+        self.app.post_message(UUID(chat), self.user, f"message number {round_}")
 
 
 class BareCommitSide:
