@@ -19,6 +19,7 @@ from chat_domain import (
     NameUnchangedError,
     PostMessage,
     RenameGroupChat,
+    UserAccountId,
     decode,
     replay,
 )
@@ -347,3 +348,20 @@ def test_lru_drops_the_least_recently_put_state_beyond_its_bound() -> None:
     assert states[0].id not in cache
     with pytest.raises(ValueError, match="max_entries"):
         AggregateCache(0)
+
+
+def test_cache_finds_a_state_by_an_equal_id_parsed_again_and_only_by_a_group_chat_id() -> None:
+    handler = CommandHandler(open_event_store("memory://"), aggregate_cache_size=0)
+    state = handler.handle(CreateGroupChat.parse(name="chat", executor_id=ALICE)).state
+    cache = AggregateCache(4)
+    cache.put(state)
+    wire = str(state.id)
+    same_chat = GroupChatId.parse(wire.lower().removeprefix("groupchat-"))
+
+    assert same_chat is not state.id
+    assert same_chat in cache
+    assert cache.peek(same_chat) == state
+    assert wire not in cache  # the wire text is not a GroupChatId
+    assert UserAccountId(state.id.ulid) not in cache  # nor is another kind of id
+    cache.discard(same_chat)
+    assert len(cache) == 0

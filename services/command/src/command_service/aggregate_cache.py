@@ -43,7 +43,9 @@ class AggregateCache:
         if max_entries < 1:
             raise ValueError("max_entries must be >= 1 (no cache at all: do not create one)")
         self._max_entries = max_entries
-        self._states: OrderedDict[GroupChatId, GroupChat] = OrderedDict()
+        # Keyed by the id's wire text: a string hashes and compares in C, with its hash cached,
+        # where the id objects would hash and compare through Python methods on every lookup.
+        self._states: OrderedDict[str, GroupChat] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -56,13 +58,15 @@ class AggregateCache:
             return len(self._states)
 
     def __contains__(self, group_chat_id: object) -> bool:
+        if not isinstance(group_chat_id, GroupChatId):
+            return False
         with self._lock:
-            return group_chat_id in self._states
+            return str(group_chat_id) in self._states
 
     def peek(self, group_chat_id: GroupChatId) -> GroupChat | None:
         """The cached state of `group_chat_id`, or None; neither removed nor marked as used."""
         with self._lock:
-            return self._states.get(group_chat_id)
+            return self._states.get(str(group_chat_id))
 
     def take(self, group_chat_id: GroupChatId) -> GroupChat | None:
         """Remove and return the cached state of `group_chat_id` (None when there is none).
@@ -71,20 +75,21 @@ class AggregateCache:
         the store confirmed: whatever goes wrong in between leaves no possibly stale entry.
         """
         with self._lock:
-            return self._states.pop(group_chat_id, None)
+            return self._states.pop(str(group_chat_id), None)
 
     def put(self, state: GroupChat) -> None:
         """Keep `state` as the latest of its chat; drop the least recently used beyond the bound."""
+        key = str(state.id)
         with self._lock:
-            self._states[state.id] = state
-            self._states.move_to_end(state.id)
+            self._states[key] = state
+            self._states.move_to_end(key)
             while len(self._states) > self._max_entries:
                 self._states.popitem(last=False)
 
     def discard(self, group_chat_id: GroupChatId) -> None:
         """Forget `group_chat_id` (no error when it is not cached)."""
         with self._lock:
-            self._states.pop(group_chat_id, None)
+            self._states.pop(str(group_chat_id), None)
 
     def clear(self) -> None:
         """Forget every state."""

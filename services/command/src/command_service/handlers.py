@@ -15,7 +15,6 @@ import logging
 import random
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -385,8 +384,9 @@ class CommandHandler:
 
     def _lock_for(self, aggregate_id: str) -> threading.Lock:
         # Stripes keep memory bounded whatever the number of chats; two chats sharing a
-        # stripe only wait for each other, which is harmless.
-        return self._locks[zlib.crc32(aggregate_id.encode()) % self.LOCK_STRIPES]
+        # stripe only wait for each other, which is harmless. The string's hash is cached in
+        # it (and salted per process, which only matters within this one).
+        return self._locks[hash(aggregate_id) % self.LOCK_STRIPES]
 
     def handle(self, command: Command) -> CommandResult:
         """Run `command`; return what it appended.
