@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -17,28 +16,11 @@ import pytest
 from chat_domain import (
     DEFAULT_MAX_MEMBERS,
     DEFAULT_MAX_MESSAGES,
-    AddMember,
-    Command,
-    CreateGroupChat,
-    DeleteMessage,
-    Event,
-    EventId,
-    GroupChat,
-    GroupChatId,
-    GroupChatName,
-    MemberId,
-    MessageContent,
-    MessageId,
-    PostMessage,
-    RemoveMember,
-    Role,
-    UserAccountId,
-    decide,
     decode_state,
     encode,
     encode_state,
-    evolve,
 )
+from chat_domain.testing import largest_chat
 from event_store import NewEvent
 from event_store.dynamodb import DynamoDBEventStore, create_tables
 
@@ -57,49 +39,11 @@ def store(moto_endpoint: str) -> Iterator[DynamoDBEventStore]:
     client.close()
 
 
-def full_chat() -> tuple[Event, GroupChat]:
-    """The creation event and final state of a chat at both default limits.
-
-    1,000 members; 10,000 messages from 1,999 senders (half of them removed since), half of
-    the messages deleted.
-    """
-    at = datetime(2026, 3, 1, tzinfo=UTC)
-    events: list[Event] = []
-    state: GroupChat | None = None
-
-    def run(command: Command) -> None:
-        nonlocal state, at
-        at += timedelta(milliseconds=1)
-        (event,) = decide(state, command, event_id=EventId.generate(), occurred_at=at)
-        events.append(event)
-        state = evolve(state, event)
-
-    admin, chat_id = UserAccountId.generate(), GroupChatId.generate()
-    run(CreateGroupChat(chat_id, GroupChatName("Team"), admin, MemberId.generate()))
-    posted: list[MessageId] = []
-    for generation in range(2):
-        users = [UserAccountId.generate() for _ in range(DEFAULT_MAX_MEMBERS - 1)]
-        for user in users:
-            run(AddMember(chat_id, user, Role.MEMBER, admin, MemberId.generate()))
-        for user in users * 5:
-            posted.append(MessageId.generate())
-            run(PostMessage(chat_id, posted[-1], MessageContent("hi"), user))
-        if generation == 0:
-            for user in users:
-                run(RemoveMember(chat_id, user, admin))
-    while len(posted) < DEFAULT_MAX_MESSAGES:
-        posted.append(MessageId.generate())
-        run(PostMessage(chat_id, posted[-1], MessageContent("hi"), admin))
-    for message_id in posted[::2]:
-        run(DeleteMessage(chat_id, message_id, admin))
-    assert state is not None
-    return events[0], state
-
-
 def test_snapshot_of_a_full_chat_is_written_and_read_back_when_the_store_is_dynamodb(
     store: DynamoDBEventStore,
 ) -> None:
-    created, state = full_chat()
+    events, state = largest_chat()
+    created = events[0]
     assert (state.message_count, len(state.members)) == (DEFAULT_MAX_MESSAGES, DEFAULT_MAX_MEMBERS)
     encoded = encode(created)
     aggregate_id = encoded.aggregate_id
