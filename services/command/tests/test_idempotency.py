@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from command_service.app import create_app
 from command_service.handlers import CommandHandler
+from command_service.runtime import build_runtime
 from command_service.settings import Settings
 from command_test_support import (
     ALICE,
@@ -245,14 +247,17 @@ def test_runs_the_command_when_it_is_retried_after_being_refused(client: TestCli
 
 def test_runs_the_command_again_when_the_key_has_expired(client: TestClient) -> None:
     app: Any = client.app
-    # A handler whose clock is two days behind: its records expired a day ago.
-    app.state.command_handler = CommandHandler(
-        store_of(client), clock=lambda: datetime.now(UTC) - timedelta(days=2)
+    store = store_of(client)
+    # A service whose handler's clock is two days behind: its records expired a day ago.
+    runtime = replace(
+        build_runtime(app.state.settings, event_store=store),
+        command_handler=CommandHandler(store, clock=lambda: datetime.now(UTC) - timedelta(days=2)),
     )
     body = {"name": "a", "executorId": ALICE}
 
-    first = keyed(client, "create", body)
-    again = keyed(client, "create", body)
+    with TestClient(create_app(runtime=runtime)) as late:
+        first = keyed(late, "create", body)
+        again = keyed(late, "create", body)
 
     assert (first.status_code, again.status_code) == (201, 201)
     assert again.json() != first.json()

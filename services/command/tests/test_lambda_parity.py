@@ -3,8 +3,9 @@
 Each case is a short scenario of requests, sent as real-shaped API Gateway HTTP API (payload
 2.0) events (on a named stage and on `$default`) to:
 
-- the reference: the FastAPI app behind Mangum (`HttpApiHandler(create_app)`, the Lambda path
-  before the fast path existed, which is also what `cqrs-es command` serves);
+- the reference: the FastAPI app behind Mangum with every request through its routes and
+  middleware (`HttpApiHandler(lambda: create_app(fast_path=False))`, the Lambda path before the
+  fast path existed);
 - the candidate: `command_service.lambda_handler.handler`, whose router serves the REST
   endpoints without FastAPI and hands anything else to the same app.
 
@@ -301,7 +302,7 @@ def event_for(
 
 def reference_handler() -> HttpApiHandler:
     """The FastAPI app behind Mangum, configured from the environment."""
-    return HttpApiHandler(lambda: create_app(Settings()))
+    return HttpApiHandler(lambda: create_app(Settings(), fast_path=False))
 
 
 @pytest.fixture

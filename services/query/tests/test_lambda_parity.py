@@ -4,8 +4,9 @@ One table of requests (every REST endpoint, good and bad; health checks; other m
 paths; GraphQL and the OpenAPI document, which fall through to the app) is sent as API Gateway
 HTTP API events, on a named stage and on `$default`, to two handlers over the same read model:
 
-- the reference: the FastAPI app behind Mangum (`HttpApiHandler(create_app)`), which is how
-  the Lambda served every request before the fast path;
+- the reference: the FastAPI app behind Mangum with every request through its routes and
+  middleware (`HttpApiHandler(lambda: create_app(fast_path=False))`), which is how the Lambda
+  served every request before the fast path;
 - `query_service.lambda_handler.handler`, the fast path with the app behind it.
 
 Status, body (byte for byte), headers and the access log line must be the same (`Allow` as a
@@ -392,7 +393,7 @@ def lambda_env(
 
 def _reference() -> HttpApiHandler:
     """The FastAPI app behind Mangum, configured from the same environment."""
-    return HttpApiHandler(lambda: create_app(Settings()))
+    return HttpApiHandler(lambda: create_app(Settings(), fast_path=False))
 
 
 def test_fast_path_answers_as_the_app_with_authentication_off(

@@ -55,7 +55,9 @@ __all__ = [
     "Response",
     "Route",
     "Router",
+    "log_access",
     "method_not_allowed_problem",
+    "request_id_for",
 ]
 
 _log = logging.getLogger(__name__)
@@ -388,13 +390,13 @@ class FastPath:
 
     def handle(self, request: Request, match: Match) -> Response:
         """Serve `request`, routed to `match`, with the request id, access log and span."""
-        request_id = _request_id(request)
+        request_id = request_id_for(request)
         started = time.perf_counter()
         with _server_span(request, match.template, self.excluded_urls) as span:
             with telemetry.bind_request_id(request_id):
                 response, error = self._respond(request, match)
                 response = response.with_headers({REQUEST_ID_HEADER: request_id})
-                _log_access(request, response.status, started, request_id, error)
+                log_access(request, response.status, started, request_id, error)
             span.finish(response.status)
         return response
 
@@ -425,17 +427,20 @@ def _declared_length(request: Request) -> int:
         return 0  # the byte count still applies
 
 
-def _request_id(request: Request) -> str:
+def request_id_for(request: Request) -> str:
+    """The request's id: the client's `x-request-id` when it is a plain token, else API
+    Gateway's request id, else a fresh one (the rule of `telemetry.AccessLogMiddleware`)."""
     client = request.headers.get(REQUEST_ID_HEADER)
     if client is not None and _VALID_REQUEST_ID.match(client):
         return client
     return request.apigw_request_id or uuid.uuid4().hex
 
 
-def _log_access(
-    request: Request, status: int, started: float, request_id: str, error: Exception | None
+def log_access(
+    request: Request, status: int | None, started: float, request_id: str, error: Exception | None
 ) -> None:
-    # The line telemetry.AccessLogMiddleware writes, with the same fields and levels.
+    """Write the access log line of `request`, as `telemetry.AccessLogMiddleware` writes it
+    (same fields and levels); `status` None: no response was sent."""
     fields: dict[str, Any] = {
         "method": request.method,
         "path": request.path,
@@ -446,7 +451,12 @@ def _log_access(
         fields["apigw_request_id"] = request.apigw_request_id
     if error is not None:
         fields["error"] = type(error).__name__
-    level = logging.ERROR if status >= 500 else logging.INFO
+    if error is not None or (status is not None and status >= 500):
+        level = logging.ERROR
+    elif status is None:
+        level = logging.WARNING  # no response: the client went away
+    else:
+        level = logging.INFO
     _access_log.log(level, "%s %s %s", request.method, request.path, status, extra=fields)
 
 

@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from http_kit.problems import payload_too_large, request_timeout, send_problem
+from http_kit.problems import Problem, payload_too_large, request_timeout, send_problem
 
-__all__ = ["BodySizeLimitMiddleware"]
+__all__ = ["BodyRefusedError", "BodySizeLimitMiddleware", "read_body"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -27,18 +27,57 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
+class BodyRefusedError(Exception):
+    """The request body is refused (413 or 408); `problem` is the answer (close the connection:
+    the unread rest of the body must not be taken for the next request)."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.detail)
+        self.problem = problem
+
+
+async def read_body(
+    scope: Scope, receive: Receive, *, max_body_bytes: int, timeout_seconds: float
+) -> bytes | None:
+    """The whole body of the HTTP request `scope`, read from `receive` within the limits.
+
+    Raises `BodyRefusedError` with 413 `payload_too_large` when a declared `Content-Length` is over
+    `max_body_bytes` (before any byte is read) or the bytes received pass it (a chunked body or
+    a lying `Content-Length` cannot get past), and with 408 `request_timeout` when the whole body
+    takes longer than `timeout_seconds`. None when the client disconnected first.
+    """
+    declared = _content_length(scope)
+    if declared is not None and declared > max_body_bytes:
+        raise BodyRefusedError(payload_too_large(max_body_bytes))
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        # One deadline for the whole body: a client trickling a byte at a time cannot hold a
+        # connection (and a slot of the server's concurrency limit) for long.
+        async with asyncio.timeout(timeout_seconds):
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":  # http.disconnect: nobody to answer
+                    return None
+                chunk = bytes(message.get("body", b""))
+                size += len(chunk)
+                if size > max_body_bytes:
+                    raise BodyRefusedError(payload_too_large(max_body_bytes))
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+    except TimeoutError:
+        raise BodyRefusedError(request_timeout(timeout_seconds)) from None
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
 class BodySizeLimitMiddleware:
     """Answers 413 `payload_too_large` to a request whose body exceeds `max_body_bytes`, and
     408 `request_timeout` to one whose body takes longer than `body_timeout_seconds` to arrive.
 
-    A declared `Content-Length` over the limit is refused before any byte is read. Otherwise the
-    body is read (counting the bytes actually received, so that a chunked body or a lying
-    `Content-Length` cannot get past the limit) and handed to the application in one piece only
-    when it fits. Buffering costs nothing extra here: the limit is small and the applications
-    read whole JSON bodies anyway. The time limit covers the whole body, so a client trickling
-    a byte at a time cannot hold a connection (and a slot of the server's concurrency limit)
-    for long. Both refusals close the connection: the unread body must not be taken for the
-    next request.
+    The body is read by `read_body` and handed to the application in one piece only when it
+    fits. Buffering costs nothing extra here: the limit is small and the applications read whole
+    JSON bodies anyway. Both refusals close the connection.
     """
 
     def __init__(
@@ -56,37 +95,20 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
-        if declared is not None and declared > self.max_body_bytes:
-            await send_problem(send, payload_too_large(self.max_body_bytes), close=True)
+        try:
+            whole = await read_body(
+                scope,
+                receive,
+                max_body_bytes=self.max_body_bytes,
+                timeout_seconds=self.body_timeout_seconds,
+            )
+        except BodyRefusedError as refused:
+            await send_problem(send, refused.problem, close=True)
+            return
+        if whole is None:
             return
 
-        chunks: list[bytes] = []
-        size = 0
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.body_timeout_seconds
-        while True:
-            try:
-                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0))
-            except TimeoutError:
-                await send_problem(send, request_timeout(self.body_timeout_seconds), close=True)
-                return
-            if message["type"] != "http.request":  # http.disconnect: nobody to answer
-                return
-            chunk = bytes(message.get("body", b""))
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                await send_problem(send, payload_too_large(self.max_body_bytes), close=True)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-
-        body: Message | None = {
-            "type": "http.request",
-            "body": b"".join(chunks),
-            "more_body": False,
-        }
+        body: Message | None = {"type": "http.request", "body": whole, "more_body": False}
 
         async def replay() -> Message:
             nonlocal body
