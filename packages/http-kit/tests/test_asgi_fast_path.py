@@ -281,6 +281,16 @@ def test_an_unrouted_request_reaches_the_wrapped_app_untouched(method: str, path
     assert seen.requests == []
 
 
+def test_a_method_not_in_upper_case_reaches_the_wrapped_app() -> None:
+    seen, inner = Seen(), Inner()
+
+    exchange = call(middleware(seen, inner), scope("get", "/items/42"))
+
+    assert exchange.status == 418
+    assert [call_scope["method"] for call_scope, _, _ in inner.calls] == ["get"]
+    assert seen.requests == []
+
+
 @pytest.mark.parametrize(
     "other_scope",
     [
@@ -534,6 +544,75 @@ def test_a_client_leaving_before_its_body_arrived_gets_no_answer_and_a_warning(
         None,
         "POST /items None",
     )
+
+
+def test_a_request_cancelled_by_the_server_is_logged_as_the_apps_access_log_logs_it(
+    access_log: pytest.LogCaptureFixture,
+) -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def slow(request: Request) -> Response:
+        started.set()
+        release.wait(5)
+        return Response.text("late")
+
+    router = Router()
+    router.add("GET", "/slow", slow)
+    fast = FastPathMiddleware(
+        Inner(), fast_path=FastPath(router, max_body_bytes=LIMIT), body_timeout_seconds=5
+    )
+
+    async def slow_app(request_scope: Any, receive: Any, send: Any) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    def cancelled_line(app: Any) -> tuple[Any, ...]:
+        started.clear()
+        release.clear()
+        access_log.clear()
+
+        async def main() -> None:
+            async def receive() -> Message:
+                return body_messages()[0]
+
+            async def send(message: Message) -> None:
+                raise AssertionError("nothing is sent")  # pragma: no cover
+
+            task = asyncio.create_task(app(scope("GET", "/slow"), receive, send))
+            while not started.is_set():
+                await asyncio.sleep(0.001)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        asyncio.run(main())
+        release.set()
+        [line] = access_lines(access_log)
+        return (line.levelname, line.getMessage(), line.status, line.error)
+
+    expected = cancelled_line(telemetry.AccessLogMiddleware(slow_app))
+
+    assert cancelled_line(fast) == expected
+    assert expected == ("WARNING", "GET /slow None", None, "CancelledError")
+
+
+def test_a_failed_send_is_logged_with_the_status_and_the_error(
+    access_log: pytest.LogCaptureFixture,
+) -> None:
+    async def main() -> None:
+        async def receive() -> Message:
+            return body_messages()[0]
+
+        async def send(message: Message) -> None:
+            raise OSError("connection reset")
+
+        await middleware(Seen())(scope(), receive, send)
+
+    with pytest.raises(OSError, match="connection reset"):
+        asyncio.run(main())
+
+    [line] = access_lines(access_log)
+    assert (line.levelname, line.status, line.error) == ("ERROR", 200, "OSError")
 
 
 # -- guard ---------------------------------------------------------------------------------------

@@ -133,23 +133,31 @@ class FastPathMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        match = self.fast_path.router.match(scope["method"], scope["path"])
+        method = scope["method"]
+        # Methods are case-sensitive (RFC 9110): the router's are upper case, and the app does
+        # not take "post" for POST (a server such as h11 passes it on as sent).
+        match = self.fast_path.router.match(method, scope["path"]) if method.isupper() else None
         if match is None:
             await self.app(scope, receive, send)
             return
         request = request_from_scope(scope, dict(match.params))
         request_id = request_id_for(request)
         started = time.perf_counter()
+        status: int | None = None
+        error: BaseException | None = None
         with telemetry.bind_request_id(request_id):
-            response, error = await self._respond(request, match, receive)
-            if response is None:  # the client left before its body arrived: nobody to answer
-                log_access(request, None, started, request_id, error)
-                return
-            response = response.with_headers({REQUEST_ID_HEADER: request_id})
             try:
+                response, error = await self._respond(request, match, receive)
+                if response is None:  # the client left before its body arrived: nobody to answer
+                    return
+                response = response.with_headers({REQUEST_ID_HEADER: request_id})
+                status = response.status
                 await _send(send, response)
+            except BaseException as exc:  # cancelled (the server gave up on it), or send failed
+                error = exc
+                raise
             finally:
-                log_access(request, response.status, started, request_id, error)
+                log_access(request, status, started, request_id, error)
 
     async def _respond(
         self, request: Request, match: Match, receive: Receive

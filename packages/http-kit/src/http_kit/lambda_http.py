@@ -437,10 +437,15 @@ def request_id_for(request: Request) -> str:
 
 
 def log_access(
-    request: Request, status: int | None, started: float, request_id: str, error: Exception | None
+    request: Request,
+    status: int | None,
+    started: float,
+    request_id: str,
+    error: BaseException | None,
 ) -> None:
     """Write the access log line of `request`, as `telemetry.AccessLogMiddleware` writes it
-    (same fields and levels); `status` None: no response was sent."""
+    (same fields and levels); `status` None: no response was sent; `error` not an `Exception`
+    (a cancellation): WARNING, as for a client that went away."""
     fields: dict[str, Any] = {
         "method": request.method,
         "path": request.path,
@@ -451,10 +456,10 @@ def log_access(
         fields["apigw_request_id"] = request.apigw_request_id
     if error is not None:
         fields["error"] = type(error).__name__
-    if error is not None or (status is not None and status >= 500):
+    if isinstance(error, Exception) or (status is not None and status >= 500):
         level = logging.ERROR
-    elif status is None:
-        level = logging.WARNING  # no response: the client went away
+    elif status is None or error is not None:
+        level = logging.WARNING  # no response, or cancelled: the client went away
     else:
         level = logging.INFO
     _access_log.log(level, "%s %s %s", request.method, request.path, status, extra=fields)
