@@ -6,14 +6,21 @@ Slow or huge requests must not exhaust a process:
   answers 503 at once instead of queueing without bound (the synchronous endpoints run in a
   thread pool of 40, so a bounded queue sits in front of it);
 - `--timeout-keep-alive` (default 5 s): how long an idle keep-alive connection is kept;
-- 16 KiB for the request line and headers (`h11_max_incomplete_event_size`): more is 400;
+- 16 KiB for a request's head, its request line and headers (`MAX_HEADER_BYTES`): more is 431
+  and the connection is closed (`cqrs_es.httptools_protocol`; under the h11 fallback, 400 once
+  16 KiB of a head are buffered unfinished);
 - the services themselves bound the body: size (`MAX_BODY_BYTES`, 413) and the time it may
   take to arrive (`BODY_TIMEOUT_SECONDS`, 408).
+
+HTTP/1.1 is parsed by httptools (llhttp), which costs less CPU per request than h11; llhttp has
+no limit on the head, so the protocol class counts it. Where httptools cannot be imported (a
+platform without its wheels) uvicorn's h11 protocol is used, with h11's own limit.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 from typing import Any
 
 DEFAULT_LIMIT_CONCURRENCY = 200
@@ -39,12 +46,25 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def http_protocol() -> type[asyncio.Protocol] | None:
+    """The head-limited httptools protocol class, or None when httptools cannot be imported."""
+    try:
+        from cqrs_es.httptools_protocol import HeadLimitedHttpToolsProtocol
+    except ImportError:
+        return None
+    return HeadLimitedHttpToolsProtocol
+
+
 def uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
     """The `uvicorn.run` keyword arguments for the limits in `args`."""
-    return {
-        # h11 even when httptools is installed: the header limit below is h11's setting.
-        "http": "h11",
+    options: dict[str, Any] = {
         "limit_concurrency": args.limit_concurrency,
         "timeout_keep_alive": args.timeout_keep_alive,
-        "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
     }
+    protocol = http_protocol()
+    if protocol is None:
+        # h11's limit is on an unfinished head: what is buffered while its end is missing.
+        options.update(http="h11", h11_max_incomplete_event_size=MAX_HEADER_BYTES)
+    else:
+        options["http"] = protocol
+    return options
