@@ -66,25 +66,26 @@ DEFAULT_MAX_WORKERS: Final = 40
 """Threads that run endpoints at once: as many as FastAPI's pool for synchronous routes."""
 
 _log = logging.getLogger(__name__)
-_JOINED_WITH_SEMICOLON: Final = frozenset({"cookie"})
 
 
 def request_from_scope(scope: Scope, path_params: dict[str, str], body: bytes = b"") -> Request:
     """The `lambda_http.Request` of an ASGI HTTP `scope` (its body read separately).
 
-    Header names are lower-cased; repeated headers are joined with commas (cookies with `; `),
-    as API Gateway joins them, so that endpoints see one value per name whichever served them.
+    Header names are lower-cased. Of a repeated header the first value is kept, the one the
+    app reads (Starlette's `Headers.get`, hence FastAPI's `Header()` parameters and body
+    parsing, `telemetry.AccessLogMiddleware`, `auth`): a request with two `Content-Type`,
+    `Idempotency-Key` or `X-Request-ID` lines is answered as the app answers it. Cookies are
+    the exception: their lines are joined with `; ` (RFC 9113 §8.2.3), as on Lambda.
+    (Behind API Gateway the repeated headers arrive already joined with commas, for both.)
     `scope` is the request's own ASGI scope: the guard leaves per-request state in it.
     """
     headers: dict[str, str] = {}
     for raw_name, raw_value in scope.get("headers", ()):
         name = bytes(raw_name).decode("latin-1").lower()
-        value = bytes(raw_value).decode("latin-1")
-        if name in headers:
-            separator = "; " if name in _JOINED_WITH_SEMICOLON else ","
-            headers[name] = f"{headers[name]}{separator}{value}"
-        else:
-            headers[name] = value
+        if name not in headers:
+            headers[name] = bytes(raw_value).decode("latin-1")
+        elif name == "cookie":
+            headers[name] = f"{headers[name]}; {bytes(raw_value).decode('latin-1')}"
     client = scope.get("client")
     # Behind Mangum (a Lambda event the handler's own fast path did not take), the event is in
     # the scope: its API Gateway request id is the request's id, as for the access log.
