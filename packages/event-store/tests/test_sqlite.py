@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from contract import (
     new_event,
     snapshot_of,
 )
-from event_store import EventStoreError, EventStoreUnavailableError
+from event_store import ConcurrencyError, EventStoreError, EventStoreUnavailableError
 from event_store.sqlite import _LOAD, SCHEMA_VERSION, SqliteEventStore
 
 
@@ -119,3 +121,78 @@ def test_load_sorts_nothing_when_the_aggregate_has_a_snapshot(tmp_path: Path) ->
 
         assert not [step for step in plan if "TEMP" in step or "MATERIALIZE" in step], plan
         assert store.load("a").snapshot is not None
+
+
+def test_appends_queued_behind_a_busy_writer_are_committed_together_each_with_its_own_outcome(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "events.db"
+    store = SqliteEventStore(path, busy_timeout_ms=10_000)
+    store.append("x", 0, [new_event("x1")])
+    outcomes: dict[str, object] = {}
+
+    def append(label: str, aggregate_id: str, expected: int, name: str) -> threading.Thread:
+        def run() -> None:
+            try:
+                outcomes[label] = store.append(aggregate_id, expected, [new_event(name)])
+            except Exception as exc:
+                outcomes[label] = exc
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    # Another process holds SQLite's write lock: the first append takes this process's write
+    # turn and waits in SQLite; the others queue behind it and are written in one transaction.
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    threads = [append("first", "a", 0, "a1")]
+    time.sleep(0.2)
+    threads += [
+        append("ok", "b", 0, "b1"),
+        append("stale", "x", 0, "x2"),  # x is at version 1
+        append("duplicate id", "d", 0, "b1"),  # the event id of "ok"'s event
+        append("also ok", "c", 0, "c1"),
+    ]
+    time.sleep(0.3)
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert outcomes["first"] == 1
+    assert outcomes["ok"] == 1
+    assert outcomes["also ok"] == 1
+    assert isinstance(outcomes["stale"], ConcurrencyError)
+    duplicate = outcomes["duplicate id"]
+    # Which of the two same-id events is written depends on the queue's order: exactly one.
+    if isinstance(duplicate, EventStoreError):
+        assert store.load("d").version == 0
+    else:
+        assert (duplicate, isinstance(outcomes["ok"], int)) == (1, True)
+    log = list(store.read_all())
+    assert [e.position for e in log] == list(range(1, len(log) + 1))
+    assert sorted(e.event_id for e in log) == sorted({"evt-x1", "evt-a1", "evt-b1", "evt-c1"})
+    assert store.load("x").version == 1
+    store.close()
+
+
+def test_many_threads_appending_at_once_each_get_their_own_version(tmp_path: Path) -> None:
+    with SqliteEventStore(tmp_path / "events.db") as store:
+        results: dict[int, list[int]] = {}
+
+        def writer(number: int) -> None:
+            results[number] = [
+                store.append(f"agg-{number}", n, [new_event(f"{number}-{n}")]) for n in range(25)
+            ]
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+
+        assert results == {n: list(range(1, 26)) for n in range(16)}
+        log = list(store.read_all())
+        assert [e.position for e in log] == list(range(1, 16 * 25 + 1))
+        assert all(store.load(f"agg-{n}").version == 25 for n in range(16))
