@@ -386,6 +386,26 @@ def test_request_from_scope_reads_the_client_and_api_gateways_request_id() -> No
     assert request.event == event
 
 
+def test_a_raw_utf8_query_string_is_text_as_on_lambda() -> None:
+    seen = Seen()
+
+    # As Lambda's rawQueryString: the text whose UTF-8 encoding is the query sent.
+    exchange = call(middleware(seen), scope(query="a=é&b=%C3%A9".encode()))
+
+    assert exchange.status == 200
+    assert seen.requests[0].raw_query == "a=é&b=%C3%A9"
+
+
+def test_a_query_string_that_is_not_utf8_reaches_the_wrapped_app() -> None:
+    seen, inner = Seen(), Inner()
+
+    exchange = call(middleware(seen, inner), scope(query=b"a=\xff"))
+
+    assert exchange.status == 418
+    assert len(inner.calls) == 1
+    assert seen.requests == []
+
+
 def test_a_body_in_chunks_reaches_the_endpoint_whole() -> None:
     seen = Seen()
 

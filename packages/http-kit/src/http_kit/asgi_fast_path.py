@@ -77,6 +77,9 @@ def request_from_scope(scope: Scope, path_params: dict[str, str], body: bytes = 
     `Idempotency-Key` or `X-Request-ID` lines is answered as the app answers it. Cookies are
     the exception: their lines are joined with `; ` (RFC 9113 §8.2.3), as on Lambda.
     (Behind API Gateway the repeated headers arrive already joined with commas, for both.)
+    `raw_query` is the query string as text whose UTF-8 encoding is the bytes sent, as on
+    Lambda (API Gateway's `rawQueryString`, which Mangum encodes so); one that is not UTF-8 is
+    decoded as latin-1 (`FastPathMiddleware` leaves such requests to the app).
     `scope` is the request's own ASGI scope: the guard leaves per-request state in it.
     """
     headers: dict[str, str] = {}
@@ -97,7 +100,7 @@ def request_from_scope(scope: Scope, path_params: dict[str, str], body: bytes = 
         path=str(scope["path"]),
         headers=headers,
         body=body,
-        raw_query=bytes(scope.get("query_string", b"")).decode("latin-1"),
+        raw_query=_query_text(scope) or bytes(scope.get("query_string", b"")).decode("latin-1"),
         path_params=path_params,
         apigw_request_id=apigw_request_id if isinstance(apigw_request_id, str) else None,
         source_ip=str(client[0]) if client else None,
@@ -138,7 +141,9 @@ class FastPathMiddleware:
         # Methods are case-sensitive (RFC 9110): the router's are upper case, and the app does
         # not take "post" for POST (a server such as h11 passes it on as sent).
         match = self.fast_path.router.match(method, scope["path"]) if method.isupper() else None
-        if match is None:
+        if match is None or _query_text(scope) is None:
+            # Not routed here; or a query string that is not UTF-8, which a `Request` cannot
+            # carry (see `request_from_scope`): the app answers it as it always did.
             await self.app(scope, receive, send)
             return
         request = request_from_scope(scope, dict(match.params))
@@ -198,6 +203,17 @@ class FastPathMiddleware:
         context = contextvars.copy_context()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, context.run, function, request)
+
+
+def _query_text(scope: Scope) -> str | None:
+    """The query string as UTF-8 text (None: not UTF-8)."""
+    query = bytes(scope.get("query_string", b""))
+    if query.isascii():
+        return query.decode("ascii")
+    try:
+        return query.decode()
+    except UnicodeDecodeError:
+        return None
 
 
 async def _send(send: Send, response: Response) -> None:
