@@ -1,0 +1,483 @@
+"""Under an ASGI server, the fast path answers every REST request exactly as FastAPI does.
+
+One table of requests (every read endpoint, good and bad: visibility, ids, page sizes, cursors,
+repeated and odd query parameters; health checks; other methods; body limits; unknown paths,
+GraphQL and the OpenAPI document, which fall through to the app) is sent as an ASGI server
+sends it (raw ASGI calls on one event loop, inside both apps' lifespans; the path
+percent-decoded with `raw_path` kept, the query string as raw bytes) to two apps over the same
+seeded read model:
+
+- the reference, `create_app(settings, fast_path=False)`: every request through FastAPI's
+  routes and the app's middleware;
+- the candidate, `create_app(settings)`: `http_kit.asgi_fast_path.FastPathMiddleware` serving
+  the REST endpoints in front of the same app.
+
+The reads change nothing, so both see the same state. Status, body (byte for byte), headers
+(as a set of (name, value) pairs; `Allow` as a set of methods; `x-request-id` as "the
+client's" or "generated") and the access log line must be the same, and exactly the requests
+marked so must fall through to the app behind the fast path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+from auth import AuthSettings
+from auth.testing import TokenIssuer
+from fastapi import FastAPI
+from http_kit.asgi_fast_path import FastPathMiddleware
+from query_service.app import create_app
+from query_service.lambda_rest import GRAPHQL_PATH
+from query_service.settings import Settings
+from read_model import create_engine_for
+from read_model.queries import get_messages
+from read_model.testing import ReadModelSeeder
+
+V1 = "/query/v1"
+UNKNOWN_CHAT = "GroupChat-01JDQ4Z5V8X9Y0A1B2C3D4E5F6"
+UNKNOWN_MESSAGE = "01JDQ4Z5V8X9Y0A1B2C3D4E5F7"
+LIMIT = 4096
+Message = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class World:
+    """The seeded read model: who is where."""
+
+    alice: str
+    bob: str
+    carol: str  # removed from `chat`
+    stranger: str
+    chat: str  # alice (owner), bob, carol (removed); messages
+    bobs_chat: str  # bob only
+    deleted_chat: str
+    message: str
+    deleted_message: str
+    cursor: str  # `nextBefore` of the first page of `chat` (page size 3)
+
+
+def _ulid(prefixed: str) -> str:
+    return prefixed.rsplit("-", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One request: `method` `path` (as sent: percent-encoded) `?query` (str: its UTF-8
+    bytes; bytes: as they are), with `headers` (a name may repeat) and a `body`, sent in
+    `chunks` messages (more than one: chunked, no `Content-Length`; `length`: the
+    `Content-Length` to declare instead of the body's). `routed`: served by the fast path
+    (else it falls through to the app behind)."""
+
+    name: str
+    method: str
+    path: str
+    query: str | bytes = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+    chunks: int = 1
+    length: str | None = None
+    routed: bool = True
+
+
+def _rest_cases(w: World) -> list[Case]:
+    a, chat = w.alice, w.chat
+    caller = f"userAccountId={a}"
+    long_cursor = "x" * 257
+    chats = f"{V1}/group-chats"
+    messages = f"{chats}/{chat}/messages"
+    json_type = (("content-type", "application/json"),)
+    return [
+        Case("healthcheck", "GET", "/query/healthcheck"),
+        Case("healthcheck v1", "GET", "/query/v1/healthcheck"),
+        Case("healthcheck with a query", "GET", "/query/healthcheck", "x=1&x=2"),
+        Case("healthcheck HEAD", "HEAD", "/query/v1/healthcheck"),
+        Case("healthcheck POST", "POST", "/query/healthcheck", body=b"{}"),
+        # -- group chats --------------------------------------------------------------------
+        Case("chats", "GET", chats, caller),
+        Case("chats, bare lower-case caller", "GET", chats, f"userAccountId={_ulid(a).lower()}"),
+        Case("chats, encoded caller", "GET", chats,
+             f"userAccountId={a.replace('-', '%2D')}&other=1"),
+        Case("chats, repeated caller (last wins)", "GET", chats,
+             f"userAccountId=bad&userAccountId={a}"),
+        Case("chats, repeated caller (last bad)", "GET", chats, f"{caller}&userAccountId=bad"),
+        Case("chats, stranger", "GET", chats, f"userAccountId={w.stranger}"),
+        Case("chats, caller %FF", "GET", chats, "userAccountId=%FF"),
+        Case("chats, caller with +", "GET", chats, "userAccountId=a+b"),
+        Case("chats, raw non-ASCII caller", "GET", chats, "userAccountId=é"),
+        Case("chats, raw non-UTF-8 caller", "GET", chats, b"userAccountId=\xff\xfe",
+             routed=False),
+        Case("chats, raw non-ASCII other parameter", "GET", chats, f"{caller}&x=é"),
+        Case("chats, blank name", "GET", chats, f"={a}&{caller}&&x"),
+        Case("chats, semicolon", "GET", chats, f"{caller};x=1"),
+        Case("chats, no caller", "GET", chats),
+        Case("chats, empty caller", "GET", chats, "userAccountId="),
+        Case("chats, bad caller", "GET", chats, "userAccountId=nobody"),
+        Case("chats, wrong prefix", "GET", chats, f"userAccountId={chat}"),
+        Case("chats HEAD", "HEAD", chats, caller),
+        Case("chats POST", "POST", chats, caller, json_type, b"{}"),
+        Case("chats PUT", "PUT", chats, caller, json_type, b"{}"),
+        Case("chats, client request id", "GET", chats, caller, (("x-request-id", "rid-1"),)),
+        Case("chats, two client request ids", "GET", chats, caller,
+             (("x-request-id", "rid-1"), ("x-request-id", "rid-2"))),
+        Case("chats, unusable client request id", "GET", chats, caller,
+             (("x-request-id", "no good"),)),
+        # -- one group chat -----------------------------------------------------------------
+        Case("chat", "GET", f"{chats}/{chat}", caller),
+        Case("chat, bare id", "GET", f"{chats}/{_ulid(chat).lower()}", caller),
+        Case("chat, unknown", "GET", f"{chats}/{UNKNOWN_CHAT}", caller),
+        Case("chat, deleted", "GET", f"{chats}/{w.deleted_chat}", caller),
+        Case("chat, not a member", "GET", f"{chats}/{w.bobs_chat}", caller),
+        Case("chat, removed member", "GET", f"{chats}/{chat}", f"userAccountId={w.carol}"),
+        Case("chat, bad id", "GET", f"{chats}/not-an-id", caller),
+        Case("chat, bad id, no caller", "GET", f"{chats}/not-an-id"),
+        Case("chat, no caller", "GET", f"{chats}/{chat}"),
+        Case("chat, encoded id", "GET", f"{chats}/GroupChat%2D{_ulid(chat)}", caller),
+        Case("chat, non-ASCII id", "GET", f"{chats}/%C3%A9t%C3%A9", caller),
+        Case("chat, non-UTF-8 id", "GET", f"{chats}/%FF", caller),
+        Case("chat, encoded slash", "GET", f"{chats}/a%2Fb/members", caller, routed=False),
+        Case("chat, trailing slash", "GET", f"{chats}/{chat}/", caller, routed=False),
+        Case("chat DELETE", "DELETE", f"{chats}/{chat}", caller),
+        # -- members ------------------------------------------------------------------------
+        Case("members", "GET", f"{chats}/{chat}/members", caller),
+        Case("members, not a member", "GET", f"{chats}/{w.bobs_chat}/members", caller),
+        Case("members, bad id", "GET", f"{chats}/x/members", caller),
+        Case("members OPTIONS", "OPTIONS", f"{chats}/{chat}/members", caller),
+        Case("member", "GET", f"{chats}/{chat}/members/{w.bob}", caller),
+        Case("member, bare id", "GET", f"{chats}/{chat}/members/{_ulid(w.bob)}", caller),
+        Case("member, removed", "GET", f"{chats}/{chat}/members/{w.carol}", caller),
+        Case("member, stranger", "GET", f"{chats}/{chat}/members/{w.stranger}", caller),
+        Case("member of an invisible chat", "GET", f"{chats}/{w.bobs_chat}/members/{w.bob}",
+             caller),
+        Case("member, bad id", "GET", f"{chats}/{chat}/members/nope", caller),
+        Case("member, bad ids, no caller", "GET", f"{chats}/x/members/nope"),
+        # -- messages -----------------------------------------------------------------------
+        Case("messages", "GET", messages, caller),
+        Case("messages, limit 2", "GET", messages, f"{caller}&limit=2"),
+        Case("messages, limit max", "GET", messages, f"{caller}&limit=5"),
+        Case("messages, before", "GET", messages, f"{caller}&before={w.cursor}"),
+        Case("messages, before and limit", "GET", messages,
+             f"{caller}&before={w.cursor}&limit=1"),
+        Case("messages, repeated limit (last wins)", "GET", messages,
+             f"{caller}&limit=9&limit=1"),
+        Case("messages, repeated cursor (last wins)", "GET", messages,
+             f"{caller}&before=garbage&before={w.cursor}"),
+        *(
+            Case(f"messages, limit {raw!r}", "GET", messages, f"{caller}&limit={raw}")
+            for raw in ["0", "-1", "6", "abc", "", "+2", "2.0", "2.5", "1_0", "%202", "1e1",
+                        "99999999999999999999999", "%D9%A3", "2&limit=9", " 2", "0x2"]
+        ),
+        Case("messages, bad cursor", "GET", messages, f"{caller}&before=garbage"),
+        Case("messages, empty cursor", "GET", messages, f"{caller}&before="),
+        Case("messages, long cursor", "GET", messages, f"{caller}&before={long_cursor}"),
+        Case("messages, long cursor and bad limit", "GET", messages,
+             f"{caller}&before={long_cursor}&limit=0"),
+        Case("messages, no caller and bad limit", "GET", messages, "limit=0"),
+        Case("messages, bad caller and bad limit", "GET", messages, "userAccountId=x&limit=0"),
+        Case("messages, bad chat id and bad limit", "GET", f"{chats}/x/messages",
+             f"{caller}&limit=0"),
+        Case("messages, not a member", "GET", f"{chats}/{w.bobs_chat}/messages", caller),
+        Case("messages, removed member", "GET", messages, f"userAccountId={w.carol}"),
+        Case("message", "GET", f"{V1}/messages/{w.message}", caller),
+        Case("message, lower case", "GET", f"{V1}/messages/{w.message.lower()}", caller),
+        Case("message, deleted", "GET", f"{V1}/messages/{w.deleted_message}", caller),
+        Case("message, unknown", "GET", f"{V1}/messages/{UNKNOWN_MESSAGE}", caller),
+        Case("message, not a member", "GET", f"{V1}/messages/{w.message}",
+             f"userAccountId={w.stranger}"),
+        Case("message, bad id", "GET", f"{V1}/messages/Message-{w.message}", caller),
+        Case("message HEAD", "HEAD", f"{V1}/messages/{w.message}", caller),
+        Case("message POST", "POST", f"{V1}/messages/{w.message}", caller, json_type, b"{}"),
+        # -- bodies -------------------------------------------------------------------------
+        Case("GET with a small body", "GET", chats, caller, json_type, b'{"x": 1}'),
+        Case("declared body over the limit", "GET", chats, caller,
+             length=str(LIMIT + 1)),
+        Case("body over the limit", "GET", chats, caller, body=b"x" * (LIMIT + 1)),
+        Case("body over the limit, chunked", "GET", chats, caller, body=b"x" * (LIMIT + 1),
+             chunks=3),
+        Case("body over a small declared length", "GET", chats, caller,
+             body=b"x" * (LIMIT + 1), chunks=2, length="3"),
+        Case("POST over the limit", "POST", chats, caller, body=b"x" * (LIMIT + 1)),
+        # -- not routed here ----------------------------------------------------------------
+        Case("unknown path", "GET", f"{V1}/nothing", routed=False),
+        Case("unknown chat sub-path", "GET", f"{chats}/{chat}/extra", caller, routed=False),
+        Case("trailing slash", "GET", f"{chats}/", caller, routed=False),
+        Case("lower-case method", "get", chats, caller, routed=False),
+        Case("OpenAPI document", "GET", "/query/openapi.json", routed=False),
+        Case("GraphQL", "POST", GRAPHQL_PATH, "", json_type,
+             json.dumps({"query": "{ __typename }"}).encode(), routed=False),
+    ]  # fmt: skip
+
+
+def _bearer_cases(w: World, issuer: TokenIssuer) -> list[Case]:
+    a = w.alice
+    chats = f"{V1}/group-chats"
+
+    def bearer(token: str) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {token}"),)
+
+    return [
+        Case("bearer: as self", "GET", chats, f"userAccountId={a}", bearer(issuer.token(a))),
+        Case("bearer: as someone else", "GET", chats, f"userAccountId={w.bob}",
+             bearer(issuer.token(a, key="ec"))),
+        Case("bearer: chat as someone else", "GET", f"{chats}/{w.chat}",
+             f"userAccountId={w.bob}", bearer(issuer.token(a))),
+        Case("bearer: expired", "GET", chats, f"userAccountId={a}",
+             bearer(issuer.token(a, expires_in=-3600))),
+        Case("bearer: wrong audience", "GET", chats, f"userAccountId={a}",
+             bearer(issuer.token(a, aud="someone-else"))),
+        Case("bearer: garbage", "GET", chats, f"userAccountId={a}", bearer("not-a-jwt")),
+        Case("bearer: not a bearer", "GET", chats, f"userAccountId={a}",
+             (("authorization", "Basic YWxpY2U6c2VjcmV0"),)),
+        Case("bearer: none", "GET", chats, f"userAccountId={a}"),
+        Case("bearer: none, bad chat id", "GET", f"{chats}/x", f"userAccountId={a}"),
+        Case("bearer: none, wrong method", "POST", chats, f"userAccountId={a}", body=b"{}"),
+        Case("bearer: none, declared body over the limit", "GET", chats, f"userAccountId={a}",
+             length=str(LIMIT + 1)),
+        Case("bearer: as self, body over the limit", "GET", chats, f"userAccountId={a}",
+             bearer(issuer.token(a)), b"x" * (LIMIT + 1)),
+        Case("bearer: message as self", "GET", f"{V1}/messages/{w.message}",
+             f"userAccountId={a}", bearer(issuer.token(a))),
+        Case("bearer: healthcheck needs none", "GET", "/query/healthcheck"),
+        Case("bearer: none, unknown path", "GET", f"{chats}/{w.chat}/x", routed=False),
+        Case("bearer: none, GraphQL", "POST", GRAPHQL_PATH, "",
+             (("content-type", "application/json"),),
+             json.dumps({"query": "{ __typename }"}).encode(), routed=False),
+    ]  # fmt: skip
+
+
+# -- a raw ASGI client ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the app sent back: nothing (`status` None), or one complete response."""
+
+    status: int | None
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+
+
+async def request(app: FastAPI, case: Case) -> Answer:
+    """`app` called as an ASGI server (uvicorn) calls it for `case`."""
+    body = case.body or b""
+    headers = [("host", "testserver"), *case.headers]
+    if case.chunks > 1:
+        size = -(-len(body) // case.chunks)
+        chunks = [body[n : n + size] for n in range(0, len(body), size)]
+        headers.append(("transfer-encoding", "chunked"))
+    else:
+        chunks = [body]
+        if case.body is not None:
+            headers.append(("content-length", str(len(body))))
+    if case.length is not None:
+        headers = [(k, v) for k, v in headers if k not in ("content-length", "transfer-encoding")]
+        headers.append(("content-length", case.length))
+    query = case.query.encode() if isinstance(case.query, str) else case.query
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "server": ("testserver", 80),
+        "client": ("192.0.2.7", 50000),
+        "scheme": "http",
+        "method": case.method,
+        "root_path": "",
+        "path": unquote(case.path),  # as uvicorn: decoded; `raw_path` as sent
+        "raw_path": case.path.encode(),
+        "query_string": query,
+        "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+        "state": {},
+    }
+    messages: list[Message] = [
+        {"type": "http.request", "body": chunk, "more_body": n < len(chunks) - 1}
+        for n, chunk in enumerate(chunks)
+    ]
+    sent: list[Message] = []
+    done = asyncio.Event()
+
+    async def receive() -> Message:
+        if messages:
+            return messages.pop(0)
+        await done.wait()  # as a server: nothing more until the response is out
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            done.set()
+
+    await asyncio.wait_for(app(scope, receive, send), timeout=10)
+    if not sent:
+        return Answer(None)
+    start, *bodies = sent
+    assert start["type"] == "http.response.start"
+    names = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in start["headers"])
+    return Answer(start["status"], names, b"".join(m.get("body", b"") for m in bodies))
+
+
+# -- running -------------------------------------------------------------------------------------
+
+
+def _comparable(answer: Answer, case: Case, *, length: bool = True) -> dict[str, Any]:
+    client_ids = {v for k, v in case.headers if k == "x-request-id"}
+    headers = []
+    for name, value in answer.headers:
+        if name == "content-length" and not length:
+            continue
+        if name == "x-request-id":
+            value = "<client's>" if value in client_ids else "<generated>"
+        elif name == "allow":
+            value = ", ".join(sorted(m.strip() for m in value.split(",")))
+        headers.append((name, value))
+    return {"status": answer.status, "headers": sorted(headers), "body": answer.body}
+
+
+def _access_lines(records: list[logging.LogRecord]) -> list[tuple[Any, ...]]:
+    keys = ("method", "path", "status", "error", "apigw_request_id")
+    return [
+        (r.levelname, r.getMessage(), *(getattr(r, k, None) for k in keys))
+        for r in records
+        if r.name == "telemetry.access"
+    ]
+
+
+def fall_throughs(app: FastAPI) -> list[str]:
+    """The paths of the HTTP requests `app`'s fast path will hand to the app behind it."""
+    app.middleware_stack = app.build_middleware_stack()
+    layer: Any = app.middleware_stack
+    while not isinstance(layer, FastPathMiddleware):
+        layer = layer.app
+    behind, paths = layer.app, []
+
+    async def recording(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            paths.append(scope["path"])
+        await behind(scope, receive, send)
+
+    layer.app = recording
+    return paths
+
+
+def compare(
+    cases: list[Case],
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+    auth: AuthSettings | None = None,
+) -> tuple[list[str], dict[str, int | None]]:
+    """Every case sent to both apps; the differences, described, and the reference's
+    statuses by case name."""
+    reference = create_app(settings, auth=auth, fast_path=False)
+    fast = create_app(settings, auth=auth)
+    fell_through = fall_throughs(fast)
+    differences: list[str] = []
+    statuses: dict[str, int | None] = {}
+
+    async def main() -> None:
+        async with (
+            reference.router.lifespan_context(reference),
+            fast.router.lifespan_context(fast),
+        ):
+            for case in cases:
+                caplog.clear()
+                expected = await request(reference, case)
+                expected_log = _access_lines(caplog.records)
+                statuses[case.name] = expected.status
+                caplog.clear()
+                before = len(fell_through)
+                actual = await request(fast, case)
+                actual_log = _access_lines(caplog.records)
+                # The app's authentication refusals go out without Content-Length (the server
+                # then sends them chunked); the fast path's have it, right.
+                length = any(name == "content-length" for name, _ in expected.headers)
+                sent_length = [int(v) for k, v in actual.headers if k == "content-length"]
+                if case.routed and sent_length != [len(actual.body)]:
+                    differences.append(f"{case.name}: Content-Length {sent_length}")
+                want = _comparable(expected, case)
+                got = _comparable(actual, case, length=length)
+                if got != want:
+                    differences.append(f"{case.name}:\n  app:  {want}\n  fast: {got}")
+                if actual_log != expected_log:
+                    differences.append(
+                        f"{case.name}, access log:\n  app:  {expected_log}\n  fast: {actual_log}"
+                    )
+                if (len(fell_through) > before) is case.routed:
+                    differences.append(f"{case.name}: routed={case.routed}, {fell_through}")
+
+    with caplog.at_level(logging.INFO, logger="telemetry.access"):
+        asyncio.run(main())
+    return differences, statuses
+
+
+@pytest.fixture
+def world(read_model_url: str) -> Iterator[World]:
+    engine = create_engine_for(read_model_url)
+    seed = ReadModelSeeder(engine)
+    alice, bob, carol, stranger = seed.user(), seed.user(), seed.user(), seed.user()
+    chat = seed.group_chat(alice, "développeurs ✨")
+    seed.member(chat, bob)
+    seed.member(chat, carol)
+    seed.remove_member(chat, carol)
+    message = seed.message(chat, alice, 'héllo "wörld" 🌍 <b>&\u2028')
+    for number in range(5):
+        seed.message(chat, bob if number % 2 else alice, f"message {number}")
+    deleted_message = seed.message(chat, bob, "oops")
+    seed.delete_message(deleted_message)
+    bobs_chat = seed.group_chat(bob, "bob's")
+    deleted_chat = seed.group_chat(alice, "gone")
+    seed.delete_group_chat(deleted_chat)
+    seed.group_chat(alice, "second")
+    page = get_messages(engine, chat, alice, limit=3)
+    assert page is not None
+    assert page.next_before is not None
+    yield World(
+        alice, bob, carol, stranger, chat, bobs_chat, deleted_chat, message, deleted_message,
+        page.next_before,
+    )  # fmt: skip
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(read_model_url: str) -> Settings:
+    """Small pages and a small body limit, so that both are cheap to reach."""
+    return Settings(
+        read_model_url=read_model_url,
+        page_size_default=3,
+        page_size_max=5,
+        max_body_bytes=LIMIT,
+    )
+
+
+def test_fast_path_answers_as_the_app_with_authentication_off(
+    world: World, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    differences, statuses = compare(_rest_cases(world), settings, caplog)
+
+    assert not differences, "\n".join(differences)
+    # The table reaches what it means to (the reference's answers).
+    assert statuses["chats"] == statuses["messages, before"] == 200
+    assert statuses["chat, not a member"] == statuses["message, deleted"] == 404
+    assert statuses["chat, bad id"] == statuses["messages, limit '6'"] == 400
+    assert statuses["chats HEAD"] == statuses["chats POST"] == 405
+    assert statuses["declared body over the limit"] == statuses["body over the limit"] == 413
+
+
+def test_fast_path_answers_as_the_app_with_bearer_tokens(
+    world: World, settings: Settings, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    issuer = TokenIssuer(tmp_path)
+
+    differences, statuses = compare(
+        _bearer_cases(world, issuer), settings, caplog, issuer.settings()
+    )
+
+    assert not differences, "\n".join(differences)
+    assert statuses["bearer: as self"] == statuses["bearer: healthcheck needs none"] == 200
+    assert statuses["bearer: as someone else"] == 403
+    assert statuses["bearer: none"] == statuses["bearer: none, wrong method"] == 401
