@@ -257,11 +257,13 @@ def _bearer_cases(w: World, issuer: TokenIssuer) -> list[Case]:
 
 @dataclass(frozen=True)
 class Answer:
-    """What the app sent back: nothing (`status` None), or one complete response."""
+    """What the app sent back: nothing (`status` None), or one complete response; and the
+    exception it raised to the server after that, if any."""
 
     status: int | None
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
+    raised: Exception | None = None
 
 
 async def request(app: FastAPI, case: Case) -> Answer:
@@ -313,13 +315,18 @@ async def request(app: FastAPI, case: Case) -> Answer:
         if message["type"] == "http.response.body" and not message.get("more_body", False):
             done.set()
 
-    await asyncio.wait_for(app(scope, receive, send), timeout=10)
+    raised = None
+    try:
+        await asyncio.wait_for(app(scope, receive, send), timeout=10)
+    except Exception as exc:  # as a server: log it, and answer 500 if nothing was sent
+        raised = exc
     if not sent:
-        return Answer(None)
+        return Answer(None, raised=raised)
     start, *bodies = sent
     assert start["type"] == "http.response.start"
     names = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in start["headers"])
-    return Answer(start["status"], names, b"".join(m.get("body", b"") for m in bodies))
+    body = b"".join(m.get("body", b"") for m in bodies)
+    return Answer(start["status"], names, body, raised)
 
 
 # -- running -------------------------------------------------------------------------------------
@@ -401,6 +408,8 @@ def compare(
                     differences.append(f"{case.name}: Content-Length {sent_length}")
                 want = _comparable(expected, case)
                 got = _comparable(actual, case, length=length)
+                if expected.raised is not None or actual.raised is not None:
+                    differences.append(f"{case.name}: raised {expected.raised, actual.raised}")
                 if got != want:
                     differences.append(f"{case.name}:\n  app:  {want}\n  fast: {got}")
                 if actual_log != expected_log:
@@ -481,3 +490,42 @@ def test_fast_path_answers_as_the_app_with_bearer_tokens(
     assert statuses["bearer: as self"] == statuses["bearer: healthcheck needs none"] == 200
     assert statuses["bearer: as someone else"] == 403
     assert statuses["bearer: none"] == statuses["bearer: none, wrong method"] == 401
+
+
+def test_fast_path_answers_a_bug_with_the_apps_500(
+    world: World,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Same status, body and content type, and the same access log line (naming the exception
+    type). Two details differ: the app's 500 is sent by Starlette's outermost middleware, past
+    the access log middleware, so it has no `x-request-id`, and the exception then goes on to
+    the server; the fast path's has the id and the exception ends with it (logged)."""
+    from read_model import queries
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(queries, "get_group_chats", broken)
+    case = Case("bug", "GET", f"{V1}/group-chats", f"userAccountId={world.alice}")
+    reference, fast = create_app(settings, fast_path=False), create_app(settings)
+    answers, lines = [], []
+    with caplog.at_level(logging.INFO, logger="telemetry.access"):
+        for app in (reference, fast):
+            caplog.clear()
+            answers.append(asyncio.run(request(app, case)))
+            lines.append(_access_lines(caplog.records))
+            app.state.engine.dispose()
+
+    expected, actual = answers
+    assert (actual.status, actual.body) == (expected.status, expected.body)
+    assert dict(actual.headers)["content-type"] == dict(expected.headers)["content-type"]
+    assert json.loads(actual.body)["code"] == "internal_error"
+    assert "x-request-id" not in dict(expected.headers)
+    assert dict(actual.headers)["x-request-id"]
+    assert isinstance(expected.raised, RuntimeError)
+    assert actual.raised is None
+    assert lines[1] == lines[0]
+    # level, method, status, error
+    assert [(x[0], x[2], x[4], x[5]) for x in lines[1]] == [("ERROR", "GET", 500, "RuntimeError")]
