@@ -41,7 +41,7 @@ from read_model.projector import (
     save_checkpoint,
 )
 from read_model.schema import group_chats, members, messages, parked_events
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, exc, select
 
 START = datetime(2026, 3, 4, 5, 6, 7, 891_234, tzinfo=UTC)
 
@@ -539,3 +539,69 @@ def test_nothing_is_removed_when_the_chat_is_unknown_or_the_transaction_rolls_ba
         _forget_then_fail(migrated_engine, str(chat.id))
 
     assert _tables(migrated_engine) == before
+
+
+def test_projection_is_committed_by_the_caller_when_the_connection_began_no_transaction(
+    migrated_engine: Engine,
+) -> None:
+    kept, dropped = Chat(), Chat()
+    with migrated_engine.connect() as connection:
+        assert project(connection, kept.create()) is Outcome.APPLIED
+        connection.commit()
+    with migrated_engine.connect() as connection:
+        assert project(connection, dropped.create()) is Outcome.APPLIED
+        # closed without commit: rolled back
+
+    with migrated_engine.connect() as connection:
+        assert position(connection, str(kept.id)) == 1
+        assert position(connection, str(dropped.id)) == 0
+    assert row(migrated_engine, group_chats, id=str(kept.id))["name"] == "general"
+
+
+def test_sqlalchemy_integrity_error_is_raised_when_an_event_violates_a_constraint(
+    migrated_engine: Engine,
+) -> None:
+    first, second = Chat(), Chat()
+    message_id = MessageId.generate()
+    events = []
+    for chat in (first, second):
+        chat.create()
+        events.append(
+            chat.run(
+                PostMessage(
+                    group_chat_id=chat.id,
+                    message_id=message_id,  # the same message id in two chats
+                    content=MessageContent("hello"),
+                    executor_id=chat.owner,
+                )
+            )
+        )
+    apply_all(migrated_engine, [first.events[0], events[0], second.events[0]])
+
+    with pytest.raises(exc.IntegrityError) as raised, migrated_engine.begin() as connection:
+        project(connection, events[1])
+
+    assert raised.value.orig is not None
+    with migrated_engine.connect() as connection:
+        assert position(connection, str(second.id)) == 1
+
+
+def test_lost_connection_is_reported_invalidated_and_the_engine_connects_again(
+    migrated_engine: Engine,
+) -> None:
+    if migrated_engine.dialect.name != "postgresql":
+        pytest.skip("a SQLite connection cannot be lost")
+    chat = Chat()
+    created = chat.create()
+    with migrated_engine.connect() as connection:
+        pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        connection.rollback()
+        with migrated_engine.connect() as other:
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid or 0)})")
+
+        with pytest.raises(exc.DBAPIError) as raised:
+            project(connection, created)
+
+        assert raised.value.connection_invalidated
+        assert connection.invalidated
+    assert apply_all(migrated_engine, [created]) == [Outcome.APPLIED]

@@ -46,7 +46,9 @@ from chat_domain import (
 )
 from sqlalchemy import Connection, Insert, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 
+from read_model._driver import DriverStatement
 from read_model.schema import (
     ID_LENGTH,
     group_chats,
@@ -93,39 +95,84 @@ class ProjectionError(Exception):
 
 # -- statements --------------------------------------------------------------------------------
 #
-# Every statement the projector runs per event is built once, here, with bind parameters; each
-# execution passes plain values. Building `insert(...).values(...)` per event (and SQLAlchemy
-# computing its cache key) cost more CPU than the database's work on it. The where-clause
-# parameters are named `w_<column>`: a bind parameter may not share its name with a column the
-# statement sets.
+# Every statement the projector runs per event is built once, here, with bind parameters, and run
+# on the driver's cursor (`DriverStatement`): building `insert(...).values(...)` per event cost more
+# CPU than the database's work on it, and so did `Connection.execute` of a prepared statement.
+# Each execution passes a value for every bind parameter. The where-clause parameters are named
+# `w_<column>`: a bind parameter may not share its name with a column the statement sets.
 
-_POSITION: Final = select(projection_positions.c.seq_nr).where(
-    projection_positions.c.aggregate_id == bindparam("w_aggregate_id")
+
+def _set(table: Table, *names: str) -> dict[str, Any]:
+    """`values()` of the named columns, each from a bind parameter of the column's name."""
+    return {name: bindparam(name, type_=table.c[name].type) for name in names}
+
+
+def _insert_all(table: Table) -> DriverStatement:
+    return DriverStatement(insert(table).values(_set(table, *table.c.keys())), writes=True)
+
+
+_POSITION: Final = DriverStatement(
+    select(projection_positions.c.seq_nr).where(
+        projection_positions.c.aggregate_id == bindparam("w_aggregate_id")
+    ),
+    writes=False,
 )
-_ADVANCE_POSITION: Final = (
+_ADVANCE_POSITION: Final = DriverStatement(
     update(projection_positions)
     .where(
         projection_positions.c.aggregate_id == bindparam("w_aggregate_id"),
         projection_positions.c.seq_nr == bindparam("w_previous"),
     )
-    .values(seq_nr=bindparam("seq_nr"))
+    .values(_set(projection_positions, "seq_nr")),
+    writes=True,
 )
-_INSERT_GROUP_CHAT: Final = insert(group_chats)
-_INSERT_MEMBER: Final = insert(members)
-_INSERT_MESSAGE: Final = insert(messages)
-_UPDATE_GROUP_CHAT: Final = update(group_chats).where(group_chats.c.id == bindparam("w_id"))
-_UPDATE_MEMBER: Final = update(members).where(
+_FIRST_POSITION: Final = DriverStatement(
+    # The claim of `seq_nr = 1`: an insert that does nothing on conflict. RETURNING, not
+    # rowcount: drivers need not report rowcount for an INSERT.
+    lambda dialect: (
+        _insert_for(dialect, projection_positions)
+        .values(_set(projection_positions, "aggregate_id", "seq_nr"))
+        .on_conflict_do_nothing(index_elements=["aggregate_id"])
+        .returning(projection_positions.c.seq_nr)
+    ),
+    writes=True,
+)
+_INSERT_GROUP_CHAT: Final = _insert_all(group_chats)
+_INSERT_MEMBER: Final = _insert_all(members)
+_INSERT_MESSAGE: Final = _insert_all(messages)
+
+_WHERE_GROUP_CHAT: Final = update(group_chats).where(group_chats.c.id == bindparam("w_id"))
+_RENAME_GROUP_CHAT: Final = DriverStatement(
+    _WHERE_GROUP_CHAT.values(_set(group_chats, "name", "updated_at", "last_seq_nr")), writes=True
+)
+_DISABLE_GROUP_CHAT: Final = DriverStatement(
+    _WHERE_GROUP_CHAT.values(_set(group_chats, "disabled", "updated_at", "last_seq_nr")),
+    writes=True,
+)
+_WHERE_MEMBER: Final = update(members).where(
     members.c.group_chat_id == bindparam("w_group_chat_id"),
     members.c.user_account_id == bindparam("w_user_account_id"),
 )
-_UPDATE_MESSAGE: Final = update(messages).where(
+_REVIVE_MEMBER: Final = DriverStatement(
+    _WHERE_MEMBER.values(_set(members, *members.c.keys())), writes=True
+)
+_DISABLE_MEMBER: Final = DriverStatement(
+    _WHERE_MEMBER.values(_set(members, "disabled", "updated_at", "last_seq_nr")), writes=True
+)
+_WHERE_MESSAGE: Final = update(messages).where(
     messages.c.id == bindparam("w_id"), messages.c.group_chat_id == bindparam("w_group_chat_id")
+)
+_EDIT_MESSAGE: Final = DriverStatement(
+    _WHERE_MESSAGE.values(_set(messages, "text", "updated_at", "last_seq_nr")), writes=True
+)
+_DISABLE_MESSAGE: Final = DriverStatement(
+    _WHERE_MESSAGE.values(_set(messages, "disabled", "updated_at", "last_seq_nr")), writes=True
 )
 
 
-def _insert_for(connection: Connection, table: Table) -> Any:
-    """An INSERT that supports `on_conflict_do_nothing` on this connection's dialect."""
-    match connection.dialect.name:
+def _insert_for(dialect: Dialect, table: Table) -> Any:
+    """An INSERT that supports `on_conflict_do_nothing` on this dialect."""
+    match dialect.name:
         case "postgresql":
             return postgresql.insert(table)
         case "sqlite":
@@ -134,31 +181,13 @@ def _insert_for(connection: Connection, table: Table) -> Any:
             raise NotImplementedError(f"the read model does not support {other!r}")
 
 
-_FIRST_POSITION: dict[str, Insert] = {}
-"""Per dialect name: the claim of `seq_nr = 1` (an insert that does nothing on conflict)."""
-
-
-def _first_position(connection: Connection) -> Insert:
-    statement = _FIRST_POSITION.get(connection.dialect.name)
-    if statement is None:
-        statement = (
-            _insert_for(connection, projection_positions)
-            .values(aggregate_id=bindparam("aggregate_id"), seq_nr=1)
-            .on_conflict_do_nothing(index_elements=["aggregate_id"])
-            # RETURNING, not rowcount: drivers need not report rowcount for an INSERT.
-            .returning(projection_positions.c.seq_nr)
-        )
-        _FIRST_POSITION[connection.dialect.name] = statement
-    return statement
-
-
 # -- positions ---------------------------------------------------------------------------------
 
 
 def position(connection: Connection, aggregate_id: str) -> int:
     """The `seq_nr` of the last event applied to `aggregate_id` (0 when none was)."""
-    value = connection.execute(_POSITION, {"w_aggregate_id": aggregate_id}).scalar_one_or_none()
-    return 0 if value is None else int(value)
+    row = _POSITION.first(connection, {"w_aggregate_id": aggregate_id})
+    return 0 if row is None else int(row[0])
 
 
 def _claim(connection: Connection, aggregate_id: str, seq_nr: int) -> Outcome:
@@ -167,15 +196,15 @@ def _claim(connection: Connection, aggregate_id: str, seq_nr: int) -> Outcome:
         raise ValueError(f"{aggregate_id}: seq_nr must be >= 1, got {seq_nr}")
     if seq_nr == 1:
         claimed = (
-            connection.execute(_first_position(connection), {"aggregate_id": aggregate_id}).first()
+            _FIRST_POSITION.first(connection, {"aggregate_id": aggregate_id, "seq_nr": 1})
             is not None
         )
     else:
         claimed = (
-            connection.execute(
-                _ADVANCE_POSITION,
+            _ADVANCE_POSITION.rowcount(
+                connection,
                 {"w_aggregate_id": aggregate_id, "w_previous": seq_nr - 1, "seq_nr": seq_nr},
-            ).rowcount
+            )
             == 1
         )
     if claimed:
@@ -215,8 +244,10 @@ def _member_row(group_chat_id: str, member: Member, seq_nr: int) -> dict[str, An
     }
 
 
-def _update_one(connection: Connection, statement: Any, values: dict[str, Any], what: str) -> None:
-    if connection.execute(statement, values).rowcount != 1:
+def _update_one(
+    connection: Connection, statement: DriverStatement, values: dict[str, Any], what: str
+) -> None:
+    if statement.rowcount(connection, values) != 1:
         raise ProjectionError(f"the read model has no {what}")
 
 
@@ -225,8 +256,8 @@ def _apply_effects(connection: Connection, event: Event, chat_id: str) -> None:
     at = event.occurred_at
     match event:
         case GroupChatCreated(name=name, member=creator):
-            connection.execute(
-                _INSERT_GROUP_CHAT,
+            _INSERT_GROUP_CHAT.rowcount(
+                connection,
                 {
                     "id": chat_id,
                     "name": name.value,
@@ -237,11 +268,11 @@ def _apply_effects(connection: Connection, event: Event, chat_id: str) -> None:
                     "last_seq_nr": seq_nr,
                 },
             )
-            connection.execute(_INSERT_MEMBER, _member_row(chat_id, creator, seq_nr))
+            _INSERT_MEMBER.rowcount(connection, _member_row(chat_id, creator, seq_nr))
         case GroupChatRenamed(name=name):
             _update_one(
                 connection,
-                _UPDATE_GROUP_CHAT,
+                _RENAME_GROUP_CHAT,
                 {"w_id": chat_id, "name": name.value, "updated_at": at, "last_seq_nr": seq_nr},
                 f"group chat {chat_id}",
             )
@@ -250,20 +281,20 @@ def _apply_effects(connection: Connection, event: Event, chat_id: str) -> None:
             # A user removed earlier keeps its (disabled) row, and (group_chat_id,
             # user_account_id) is unique: the new membership takes that row over, with the new
             # member id, role and joining time.
-            revived = connection.execute(
-                _UPDATE_MEMBER,
+            revived = _REVIVE_MEMBER.rowcount(
+                connection,
                 {
                     **row,
                     "w_group_chat_id": chat_id,
                     "w_user_account_id": row["user_account_id"],
                 },
-            ).rowcount
+            )
             if revived == 0:
-                connection.execute(_INSERT_MEMBER, row)
+                _INSERT_MEMBER.rowcount(connection, row)
         case GroupChatMemberRemoved(user_account_id=user_account_id):
             _update_one(
                 connection,
-                _UPDATE_MEMBER,
+                _DISABLE_MEMBER,
                 {
                     "w_group_chat_id": chat_id,
                     "w_user_account_id": str(user_account_id),
@@ -274,8 +305,8 @@ def _apply_effects(connection: Connection, event: Event, chat_id: str) -> None:
                 f"member {user_account_id} in {chat_id}",
             )
         case GroupChatMessagePosted(message=message):
-            connection.execute(
-                _INSERT_MESSAGE,
+            _INSERT_MESSAGE.rowcount(
+                connection,
                 {
                     "id": str(message.id),
                     "group_chat_id": chat_id,
@@ -290,7 +321,7 @@ def _apply_effects(connection: Connection, event: Event, chat_id: str) -> None:
         case GroupChatMessageEdited(message=message):
             _update_one(
                 connection,
-                _UPDATE_MESSAGE,
+                _EDIT_MESSAGE,
                 {
                     "w_id": str(message.id),
                     "w_group_chat_id": chat_id,
@@ -303,7 +334,7 @@ def _apply_effects(connection: Connection, event: Event, chat_id: str) -> None:
         case GroupChatMessageDeleted(message_id=message_id):
             _update_one(
                 connection,
-                _UPDATE_MESSAGE,
+                _DISABLE_MESSAGE,
                 {
                     "w_id": str(message_id),
                     "w_group_chat_id": chat_id,
@@ -316,7 +347,7 @@ def _apply_effects(connection: Connection, event: Event, chat_id: str) -> None:
         case GroupChatDeleted():
             _update_one(
                 connection,
-                _UPDATE_GROUP_CHAT,
+                _DISABLE_GROUP_CHAT,
                 {"w_id": chat_id, "disabled": True, "updated_at": at, "last_seq_nr": seq_nr},
                 f"group chat {chat_id}",
             )
@@ -362,7 +393,7 @@ def park(
     either (see `parked_predecessor`).
     """
     statement: Insert = (
-        _insert_for(connection, parked_events)
+        _insert_for(connection.dialect, parked_events)
         .values(
             aggregate_id=aggregate_id[:ID_LENGTH],
             seq_nr=seq_nr,
@@ -431,23 +462,27 @@ def forget(connection: Connection, aggregate_id: str) -> dict[str, int]:
 
 # -- checkpoints -------------------------------------------------------------------------------
 
-_CHECKPOINT: Final = select(projection_checkpoints.c.position).where(
-    projection_checkpoints.c.name == bindparam("w_name")
+_CHECKPOINT: Final = DriverStatement(
+    select(projection_checkpoints.c.position).where(
+        projection_checkpoints.c.name == bindparam("w_name")
+    ),
+    writes=False,
 )
-_ADVANCE_CHECKPOINT: Final = (
+_ADVANCE_CHECKPOINT: Final = DriverStatement(
     update(projection_checkpoints)
     .where(
         projection_checkpoints.c.name == bindparam("w_name"),
         projection_checkpoints.c.position < bindparam("w_position"),
     )
-    .values(position=bindparam("position"))
+    .values(_set(projection_checkpoints, "position")),
+    writes=True,
 )
 
 
 def load_checkpoint(connection: Connection, name: str) -> int:
     """The global position saved under `name` (0 when none was)."""
-    value = connection.execute(_CHECKPOINT, {"w_name": name}).scalar_one_or_none()
-    return 0 if value is None else int(value)
+    row = _CHECKPOINT.first(connection, {"w_name": name})
+    return 0 if row is None else int(row[0])
 
 
 def save_checkpoint(connection: Connection, name: str, position: int) -> None:
@@ -455,12 +490,12 @@ def save_checkpoint(connection: Connection, name: str, position: int) -> None:
 
     Never moves it backwards: a slower updater finishing an older batch cannot undo progress.
     """
-    moved = connection.execute(
-        _ADVANCE_CHECKPOINT, {"w_name": name, "w_position": position, "position": position}
-    ).rowcount
+    moved = _ADVANCE_CHECKPOINT.rowcount(
+        connection, {"w_name": name, "w_position": position, "position": position}
+    )
     if moved == 0:
         connection.execute(
-            _insert_for(connection, projection_checkpoints)
+            _insert_for(connection.dialect, projection_checkpoints)
             .values(name=name, position=position)
             .on_conflict_do_nothing(index_elements=["name"])
         )
