@@ -192,3 +192,23 @@ def test_role_parse_raises_validation_error_naming_the_field_when_unknown(raw: o
     with pytest.raises(ValidationError) as caught:
         Role.parse(raw)
     assert caught.value.field == "role"
+
+
+@pytest.mark.parametrize(("cls", "field"), [(GroupChatName, "title"), (MessageContent, "body")])
+@pytest.mark.parametrize("text", ["a\ud800b", "\udfff", "ok \ud83d"])
+def test_text_with_a_lone_surrogate_is_refused_naming_the_field(
+    cls: type[GroupChatName | MessageContent], field: str, text: str
+) -> None:
+    with pytest.raises(ValidationError) as raised:
+        cls.parse(text, field=field)
+    assert raised.value.field == field
+    assert "surrogate" in raised.value.reason
+    with pytest.raises(ValidationError):
+        cls(text)
+
+
+@pytest.mark.parametrize("cls", [GroupChatName, MessageContent])
+def test_text_beyond_the_basic_plane_is_accepted(
+    cls: type[GroupChatName | MessageContent],
+) -> None:
+    assert cls.parse("héllo \U0001f600 世界").value == "héllo \U0001f600 世界"

@@ -315,6 +315,28 @@ def test_returns_400_naming_the_field_when_a_value_is_invalid(
 
 
 @pytest.mark.parametrize(
+    ("command", "field", "escaped"),
+    [("post-message", "content", "lone \\ud800 surrogate"), ("rename", "name", "\\udfff")],
+)
+def test_returns_400_naming_the_field_when_a_text_holds_a_lone_surrogate(
+    client: TestClient, command: str, field: str, escaped: str
+) -> None:
+    chat_id = create_chat(client)
+    # A JSON escape decodes to a lone surrogate, which no UTF-8 store could hold.
+    body = (
+        f'{{"groupChatId": "{chat_id}", "executorId": "{ALICE}", "{field}": "{escaped}"}}'
+    ).encode()
+
+    response = client.post(
+        f"{GROUP_CHATS}/{command}", content=body, headers={"content-type": "application/json"}
+    )
+
+    problem = assert_problem(response, 400, "validation_error")
+    assert problem["field"] == field
+    assert "surrogate" in problem["detail"]
+
+
+@pytest.mark.parametrize(
     ("content", "content_type"),
     [
         (b'{"name": "n", "executorId": ', "application/json"),

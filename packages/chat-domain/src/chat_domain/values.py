@@ -24,6 +24,18 @@ def _require_str(raw: object, field: str) -> str:
     return raw
 
 
+def _require_unicode(value: str, field: str) -> None:
+    # A JSON "\ud800" escape decodes to a lone surrogate: a Python str, but no Unicode text;
+    # it could not be stored (UTF-8) or sent back, so it is refused here like any bad value.
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(
+                field, "must be Unicode text (it holds a lone surrogate code point)"
+            ) from None
+
+
 @dataclass(frozen=True, slots=True)
 class GroupChatName:
     """A group chat's name: 1 to 100 characters once surrounding whitespace is trimmed.
@@ -40,6 +52,7 @@ class GroupChatName:
     def _check(value: str, field: str) -> None:
         if not value.strip():
             raise ValidationError(field, "must not be empty or blank")
+        _require_unicode(value, field)
         if value != value.strip():
             raise ValidationError(field, "must not have surrounding whitespace")
         if len(value) > GROUP_CHAT_NAME_MAX_LENGTH:
@@ -77,6 +90,7 @@ class MessageContent:
     def _check(value: str, field: str) -> None:
         if not value.strip():
             raise ValidationError(field, "must not be empty or blank")
+        _require_unicode(value, field)
         if len(value) > MESSAGE_CONTENT_MAX_LENGTH:
             raise ValidationError(
                 field, f"must be at most {MESSAGE_CONTENT_MAX_LENGTH} characters, got {len(value)}"
