@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -293,11 +294,8 @@ def test_a_method_not_in_upper_case_reaches_the_wrapped_app() -> None:
 
 @pytest.mark.parametrize(
     "other_scope",
-    [
-        {"type": "lifespan", "asgi": {"version": "3.0"}},
-        {"type": "websocket", "path": "/items/42", "headers": [], "query_string": b""},
-    ],
-    ids=["lifespan", "websocket on a routed path"],
+    [{"type": "websocket", "path": "/items/42", "headers": [], "query_string": b""}],
+    ids=["websocket on a routed path"],
 )
 def test_non_http_scopes_reach_the_wrapped_app_untouched(other_scope: dict[str, Any]) -> None:
     seen, inner = Seen(), Inner()
@@ -312,6 +310,52 @@ def test_non_http_scopes_reach_the_wrapped_app_untouched(other_scope: dict[str, 
 
     assert inner.calls == [(other_scope, receive, send)]
     assert seen.requests == []
+
+
+def _pool_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("fast-path")]
+
+
+def test_the_lifespan_reaches_the_app_and_its_shutdown_ends_the_endpoint_threads() -> None:
+    seen = Seen()
+    before = set(_pool_threads())
+    lifespan_sent: list[Message] = []
+
+    class LifespanApp(Inner):
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            await super().__call__(scope, receive, send)
+            if scope["type"] == "lifespan":
+                for event in ("startup", "shutdown"):
+                    assert (await receive())["type"] == f"lifespan.{event}"
+                    await send({"type": f"lifespan.{event}.complete"})
+
+    inner = LifespanApp()
+    app = middleware(seen, inner)
+    assert call(app, scope("GET", "/items/1")).status == 200
+    assert set(_pool_threads()) - before  # the endpoint ran in a thread of the pool
+
+    async def serve_lifespan() -> None:
+        messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+
+        async def receive() -> Message:
+            return next(messages)
+
+        async def send(message: Message) -> None:
+            lifespan_sent.append(message)
+
+        await app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
+
+    asyncio.run(serve_lifespan())
+
+    assert [m["type"] for m in lifespan_sent] == [
+        "lifespan.startup.complete",
+        "lifespan.shutdown.complete",
+    ]
+    assert [c[0]["type"] for c in inner.calls] == ["lifespan"]
+    deadline = time.monotonic() + 10
+    while set(_pool_threads()) - before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not set(_pool_threads()) - before
 
 
 def test_path_parameters_are_taken_from_the_decoded_path() -> None:

@@ -135,6 +135,8 @@ class FastPathMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                send = self._closing_at_shutdown(send)
             await self.app(scope, receive, send)
             return
         method = scope["method"]
@@ -194,6 +196,15 @@ class FastPathMiddleware:
         except Exception as exc:
             _log.exception("unhandled error in %s %s", request.method, request.path)
             return Response.problem(internal_error()), exc
+
+    def _closing_at_shutdown(self, send: Send) -> Send:
+        # The app's shutdown is the end of the requests: the pool's idle threads go with it.
+        async def send_then_close(message: Message) -> None:
+            await send(message)
+            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                self._pool.shutdown(wait=False)
+
+        return send_then_close
 
     async def _run(
         self, function: Callable[[Request], Response | None], request: Request
