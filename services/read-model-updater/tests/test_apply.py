@@ -191,6 +191,46 @@ def test_only_the_poisoned_event_is_parked_when_its_statements_fail(engine: Engi
     assert str(other.events[0].aggregate_id) in names
 
 
+def test_batches_commit_on_the_callers_connection_when_apply_is_given_one(engine: Engine) -> None:
+    builder = HistoryBuilder(seed=5)
+    created = builder.create()
+    assert created is not None
+    posted = builder.post(created.aggregate_id)
+    assert isinstance(posted, GroupChatMessagePosted)
+    edit = builder.run(
+        EditMessage(
+            group_chat_id=created.aggregate_id,
+            message_id=posted.message.id,
+            content=MessageContent("edited"),
+            executor_id=created.executor_id,
+        )
+    )
+    assert edit is not None
+    other = HistoryBuilder(seed=6)
+    other.create()
+    stored = [
+        stored_event(e, position=i + 1)
+        for i, e in enumerate([created, posted, edit, other.events[0]])
+    ]
+
+    with engine.connect() as connection:
+        assert load_checkpoint(connection, "journal") == 0
+        first = apply(connection, stored[:2], checkpoint="journal")
+        with engine.begin() as elsewhere:  # the message row vanishes behind the projector's back
+            elsewhere.execute(delete(messages))
+        # This batch falls back to one transaction per event, on the same connection.
+        second = apply(connection, stored[2:], checkpoint="journal")
+        assert not connection.in_transaction()
+
+    assert outcomes(first) == [Outcome.APPLIED] * 2
+    assert outcomes(second) == [Outcome.PARKED, Outcome.APPLIED]
+    assert (second.results[0].reason or "").startswith("projection failed: ProjectionError")
+    with engine.connect() as connection:
+        assert load_checkpoint(connection, "journal") == 4
+        names = connection.execute(select(group_chats.c.id)).scalars().all()
+    assert str(other.events[0].aggregate_id) in names
+
+
 def test_checkpoint_advances_with_the_batch_and_gaps_are_parked_when_a_checkpoint_is_given(
     engine: Engine,
 ) -> None:

@@ -294,9 +294,13 @@ def _check_positions(events: Sequence[StoredEvent]) -> None:
 
 
 def apply(
-    engine: Engine, events: Sequence[StoredEvent], *, checkpoint: str | None = None
+    target: Engine | Connection, events: Sequence[StoredEvent], *, checkpoint: str | None = None
 ) -> ApplyResult:
     """Apply `events` to the read model; one `EventResult` per event, in input order.
+
+    `target`: an engine (one of its connections is used for the call), or a connection that is
+    not in a transaction (the poller's, on which it just read the checkpoint); the call's
+    transactions are begun and ended on it.
 
     `checkpoint`: the name of a global-position checkpoint (`projection_checkpoints`) to advance
     to each event's `position` in the same transaction as its effect. Pass it only for a source
@@ -310,6 +314,15 @@ def apply(
         _check_positions(events)
     if not events:
         return ApplyResult(())
+    if isinstance(target, Engine):
+        with unavailable_on_database_errors(), target.connect() as connection:
+            return _apply(connection, events, checkpoint)
+    return _apply(target, events, checkpoint)
+
+
+def _apply(
+    connection: Connection, events: Sequence[StoredEvent], checkpoint: str | None
+) -> ApplyResult:
     items = [_decode(stored) for stored in events]
     park_gaps = checkpoint is not None
     # A gap can be filled by a later event of the same batch only when the input may be out of
@@ -318,7 +331,7 @@ def apply(
 
     with _span("read-model apply", attributes={"events.count": len(events)}) as batch_span:
         try:
-            with unavailable_on_database_errors(), engine.begin() as connection:
+            with unavailable_on_database_errors(), connection.begin():
                 results = _run(
                     items,
                     lambda item: _apply_one(connection, item, park_gaps=park_gaps),
@@ -340,7 +353,7 @@ def apply(
                 batch_span.add_event("fallback to one transaction per event")
             results = _run(
                 items,
-                lambda item: _apply_isolated(engine, item, park_gaps, checkpoint),
+                lambda item: _apply_isolated(connection, item, park_gaps, checkpoint),
                 retry_gaps=retry_gaps,
             )
         result = ApplyResult(tuple(results))
@@ -362,22 +375,22 @@ def _describe(error: Exception) -> str:
 
 
 def _apply_isolated(
-    engine: Engine, item: _Item, park_gaps: bool, checkpoint: str | None
+    connection: Connection, item: _Item, park_gaps: bool, checkpoint: str | None
 ) -> EventResult:
     """The slow path: one event in a transaction of its own; a failure parks just this event."""
 
-    def advance(connection: Connection) -> None:
+    def advance() -> None:
         if checkpoint is not None and item.stored.position is not None:
             save_checkpoint(connection, checkpoint, item.stored.position)
 
     try:
-        with unavailable_on_database_errors(), engine.begin() as connection:
+        with unavailable_on_database_errors(), connection.begin():
             result = _apply_one(connection, item, park_gaps=park_gaps)
-            advance(connection)
+            advance()
             return result
     except (exc.DBAPIError, ProjectionError) as error:
         reason = f"projection failed: {_describe(error)}"
-    with unavailable_on_database_errors(), engine.begin() as connection:
+    with unavailable_on_database_errors(), connection.begin():
         _park(connection, item.stored, reason)
-        advance(connection)
+        advance()
     return EventResult(item.stored, Outcome.PARKED, reason)
