@@ -6,24 +6,40 @@
 
 Starts `cqrs-es dev` (command service, query service, read-model updater; SQLite files in a
 fresh temporary directory, free ports, tracing off) as a child process. Creates `--chats` group
-chats, then `--clients` threads post messages for `--duration` seconds, each client over its own
-share of the chats (round-robin, so clients never race on one chat), each with its own
-keep-alive connection. Prints:
+chats, then `--clients` clients post messages for `--duration` seconds, each over its own share
+of the chats (round-robin, so clients never race on one chat) and its own keep-alive
+connection, each with one request in flight and the next sent as soon as the response is in.
+Prints:
 
-- commands/s and the latency of POST .../post-message (p50, p99), measured by the clients;
+- commands/s and the latency of POST .../post-message (p50, p99), measured by the clients
+  from sending a request to having read its whole response;
 - projection lag: from the moment a post is accepted (201) to the moment GET
-  /query/v1/messages/{id} finds it (polled every `--lag-poll-ms`). Two probers in a separate
-  process (so that they do not wait for the GIL behind the clients) each post one message every
-  `--lag-probe-ms` to chats of their own and time it: a sample that costs the service little;
+  /query/v1/messages/{id} finds it, polled `--lag-poll-ms` after each response. Two probers in
+  a separate process (so that they do not wait for the GIL behind the clients) each post one
+  message every `--lag-probe-ms` to chats of their own and time it: a sample that costs the
+  service little. With it, the resolution: the polls a probe took, and by how much a sample may
+  over-state the lag (from sending the last poll that missed to the response of the one that
+  found the message; the whole lag when the first poll found it);
 - the in-process rate of the same workload from `bench/event_store.py` (the command service's
   `CommandHandler` on a SQLite event store, one thread, with the same aggregate cache size as
-  the service) and the ratio HTTP / in-process.
+  the service) and the ratio HTTP / in-process;
+- the CPU each process spent per accepted command over the measured window (Linux): command
+  service, query service (it serves only the probers' polls), updater, this process (the
+  client), their total and the rate it allows on this machine; the probers' process apart.
+
+The load generator shares the machine's cores with the three server processes, so it is
+built to cost them little: one thread drives all the clients' sockets (a selector) with a
+minimal HTTP/1.1 client on raw sockets (`RawConnection`, `parse_response`): the request bytes
+are prepared per chat except the message's content, a response is read by its Content-Length,
+and anything else (chunked, no length, HTTP/1.0) stops the run. A connection the server closes
+is opened again; a request that fails counts as an error, by status or exception name. The
+probers use the same client, one keep-alive connection each to each service.
 
 `--aggregate-cache-size N` sets the service's `AGGREGATE_CACHE_SIZE` (and the in-process
 reference's); 0 turns the cache off. Default: the service's own default.
 
-Targets: HTTP / in-process >= 0.5; projection lag p99 <= 100 ms. The client threads share the
-machine with the three server processes: on a 2-core machine that is part of the price.
+Targets: HTTP / in-process >= 0.5; projection lag p99 <= 100 ms. What the client still costs
+the shared cores is part of the price here; a real load test would run it on another machine.
 """
 
 from __future__ import annotations
@@ -38,18 +54,20 @@ benchkit.fix_sys_path()
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
-import http.client  # noqa: E402
 import json  # noqa: E402
 import multiprocessing  # noqa: E402
 import os  # noqa: E402
+import selectors  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
+import socket  # noqa: E402
+import struct  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 import urllib.parse  # noqa: E402
-from collections.abc import Iterator, Sequence  # noqa: E402
+from collections.abc import Callable, Iterator, Sequence  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -154,12 +172,142 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+# -- a minimal HTTP/1.1 client ------------------------------------------------------------------
+
+
+class UnsupportedResponseError(Exception):
+    """A response this client does not handle (chunked, no Content-Length, not HTTP/1.1...).
+
+    Not counted as a failed request: it means the benchmark's client is wrong, so the run stops.
+    """
+
+
+class ConnectionClosedError(ConnectionError):
+    """The server closed the connection before a whole response."""
+
+
+_MAX_HEAD = 64 * 1024
+
+
+def parse_response(buffer: bytes) -> tuple[int, bytes, int, bool] | None:
+    """The first response in `buffer`: (status, body, bytes it takes, server closes after it).
+
+    None while the response is incomplete. Handles Content-Length bodies only; raises
+    `UnsupportedResponseError` on anything else rather than guess.
+    """
+    end = buffer.find(b"\r\n\r\n")
+    if end < 0:
+        if len(buffer) > _MAX_HEAD:
+            raise UnsupportedResponseError(f"no end of the head in {len(buffer)} bytes")
+        return None
+    # One lower-cased copy of the head, searched in C: cheaper than splitting it into headers.
+    head = buffer[:end].lower()
+    if not head.startswith(b"http/1.1 "):
+        raise UnsupportedResponseError(f"not an HTTP/1.1 status line: {buffer[:40]!r}")
+    try:
+        status = int(head[9:12])
+    except ValueError:
+        raise UnsupportedResponseError(f"bad status line: {buffer[:40]!r}") from None
+    if status < 200:
+        raise UnsupportedResponseError(f"interim response {status}")
+    if b"\r\ntransfer-encoding:" in head:
+        raise UnsupportedResponseError("Transfer-Encoding (chunked?) is not handled")
+    at = head.find(b"\r\ncontent-length:")
+    if at < 0:
+        raise UnsupportedResponseError(f"no Content-Length in a {status} response")
+    line_end = head.find(b"\r\n", at + 17)
+    try:
+        length = int(head[at + 17 : line_end if line_end >= 0 else None])
+    except ValueError:
+        length = -1
+    if length < 0:
+        raise UnsupportedResponseError(f"bad Content-Length: {head[at:line_end]!r}")
+    if head.find(b"\r\ncontent-length:", at + 17) >= 0:
+        raise UnsupportedResponseError("two Content-Length headers")
+    start = end + 4
+    if len(buffer) < start + length:
+        return None
+    close = False
+    at = head.find(b"\r\nconnection:")
+    if at >= 0:
+        line_end = head.find(b"\r\n", at + 13)
+        close = b"close" in head[at + 13 : line_end if line_end >= 0 else None]
+    return status, buffer[start : start + length], start + length, close
+
+
+class RawConnection:
+    """One keep-alive HTTP/1.1 connection on a raw socket, one request at a time.
+
+    The benchmark's client must cost the two shared cores as little as possible: the request is
+    bytes the caller prepared, and a response is read by `parse_response`. Reconnects when the
+    server closed the connection (after a `Connection: close` response or an error).
+    """
+
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        parts = urllib.parse.urlsplit(url)
+        self.address = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.timeout = timeout
+        self.sock: socket.socket | None = None
+        self._buffer = b""
+
+    def connect(self) -> socket.socket:
+        """Open the connection (blocking socket; `timeout` as the kernel's receive timeout)."""
+        sock = socket.create_connection(self.address, self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Blocking without a Python timeout: a timeout makes each recv poll() first. The
+        # kernel's SO_RCVTIMEO bounds a wait instead, at no cost per call.
+        sock.settimeout(None)
+        seconds = int(self.timeout)
+        sock.setsockopt(
+            socket.SOL_SOCKET,
+            socket.SO_RCVTIMEO,
+            struct.pack("ll", seconds, int((self.timeout - seconds) * 1e6)),
+        )
+        self.sock, self._buffer = sock, b""
+        return sock
+
+    def close(self) -> None:
+        """Close the connection; the next request opens a new one."""
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        self._buffer = b""
+
+    def request(self, data: bytes) -> tuple[int, bytes]:
+        """Send `data` (a whole request) and read the response: (status, body).
+
+        OSError (including `ConnectionClosedError`) closes the connection before it propagates.
+        """
+        sock = self.sock or self.connect()
+        try:
+            sock.sendall(data)
+            buffer = self._buffer
+            while (parsed := parse_response(buffer)) is None:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ConnectionClosedError("the server closed the connection")
+                buffer += chunk
+        except BlockingIOError:  # SO_RCVTIMEO expired
+            self.close()
+            raise TimeoutError(f"no response within {self.timeout:g} s") from None
+        except OSError:
+            self.close()
+            raise
+        status, body, used, close = parsed
+        self._buffer = buffer[used:]
+        if close:
+            self.close()
+        elif self._buffer:
+            raise UnsupportedResponseError(f"{len(self._buffer)} bytes after the response")
+        return status, body
+
+
 # -- the load ---------------------------------------------------------------------------------
 
 
 @dataclass
 class ClientStats:
-    """What one client thread saw."""
+    """What the clients saw: latencies of accepted posts, failures by kind."""
 
     latencies: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
@@ -175,6 +323,27 @@ class LagStats:
 
     lags: list[float] = field(default_factory=list)
     timeouts: int = 0
+    resolutions: list[float] = field(default_factory=list)
+    """Per sample, by how much it may over-state the lag: from the send of the last poll that
+    did not find the message (or from the 201, if the first poll found it) to the response of
+    the one that did."""
+    polls: list[int] = field(default_factory=list)
+    """Per sample, the polls it took."""
+    failure: str | None = None
+    """What stopped a prober early, if anything did."""
+
+
+def _catching(target: Callable[..., None], failures: list[BaseException]) -> Callable[..., None]:
+    """`target`, keeping what it raises in `failures` for the thread that waits for it."""
+
+    def run(*args: Any) -> None:
+        try:
+            target(*args)
+        except BaseException as exc:
+            failures.append(exc)
+            raise
+
+    return run
 
 
 def create_chats(service: Service, count: int) -> list[str]:
@@ -190,47 +359,131 @@ def create_chats(service: Service, count: int) -> list[str]:
     return ids
 
 
-def _poster(
+class PostRequests:
+    """The bytes of `POST .../post-message` to one chat, all but the content prepared once."""
+
+    def __init__(self, command_url: str, chat: str) -> None:
+        host = urllib.parse.urlsplit(command_url).netloc
+        self._head = (
+            f"POST {POST_MESSAGE_PATH} HTTP/1.1\r\nHost: {host}\r\n"
+            "Content-Type: application/json\r\nContent-Length: "
+        ).encode()
+        body = json.dumps(
+            {"groupChatId": chat, "executorId": EXECUTOR, "content": ""}, separators=(",", ":")
+        )
+        self._body_start = body[: -len('"}')].encode()
+
+    def __call__(self, content: str) -> bytes:
+        """The whole request; `content` must need no escaping in a JSON string."""
+        body = b'%s%s"}' % (self._body_start, content.encode())
+        return b"%s%d\r\n\r\n%s" % (self._head, len(body), body)
+
+
+@dataclass
+class _Client:
+    """One of the clients `post_messages` drives: its connection and request in flight."""
+
+    connection: RawConnection
+    requests: list[PostRequests]
+    sent: int = 0
+    started: float = 0.0
+    buffer: bytes = b""
+
+
+def post_messages(
     service: Service,
-    chats: Sequence[str],
+    chat_shares: Sequence[Sequence[str]],
     deadline: float,
     measure_from: float,
     stats: ClientStats,
+    timeout: float = 30.0,
 ) -> None:
-    # http.client, not httpx: the load generator shares the two cores with the three server
-    # processes, and httpx costs ~0.5 ms of CPU per request against ~0.1 ms here.
-    url = urllib.parse.urlsplit(service.command_url)
-    connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30.0)
-    headers = {"Content-Type": "application/json"}
-    i = 0
-    try:
+    """All clients from one thread: one keep-alive connection per share of the chats.
+
+    Each client still has one request in flight at a time and posts the next one as soon as
+    its response is in, exactly as a thread of its own would; one thread waiting on all the
+    sockets at once costs less CPU than many threads taking turns with the GIL.
+    """
+    selector = selectors.DefaultSelector()
+
+    def drop(client: _Client) -> None:
+        if client.connection.sock is not None:
+            selector.unregister(client.connection.sock)
+            client.connection.close()
+
+    def failed(client: _Client, exc: BaseException) -> None:
+        drop(client)
+        if client.started >= measure_from:
+            stats.error(type(exc).__name__)
+
+    def send_next(client: _Client) -> bool:
+        """Send the client's next request (reconnecting if need be); False past the deadline."""
         while True:
-            started = time.perf_counter()
-            if started >= deadline:
-                return
-            chat = chats[i % len(chats)]
-            i += 1
-            body = json.dumps(
-                {"groupChatId": chat, "content": f"hello {i}", "executorId": EXECUTOR}
-            ).encode()
+            client.sent += 1
+            data = client.requests[client.sent % len(client.requests)](f"hello {client.sent}")
+            client.started = time.perf_counter()
+            if client.started >= deadline:
+                drop(client)
+                return False
+            client.buffer = b""
             try:
-                connection.request("POST", POST_MESSAGE_PATH, body, headers)
-                response = connection.getresponse()
-                response.read()
-            except (OSError, http.client.HTTPException) as exc:
-                connection.close()  # reconnects on the next request
-                if started >= measure_from:
-                    stats.error(type(exc).__name__)
-                continue
-            accepted = time.perf_counter()
-            if started < measure_from:  # warm-up
-                continue
-            if response.status != 201:
-                stats.error(str(response.status))
-                continue
-            stats.latencies.append(accepted - started)
+                sock = client.connection.sock
+                if sock is None:
+                    sock = client.connection.connect()
+                    selector.register(sock, selectors.EVENT_READ, client)
+                sock.sendall(data)
+                return True
+            except OSError as exc:
+                failed(client, exc)
+
+    clients = [
+        _Client(
+            RawConnection(service.command_url, timeout),
+            [PostRequests(service.command_url, chat) for chat in chats],
+        )
+        for chats in chat_shares
+    ]
+    active = sum(send_next(c) for c in clients)
+    next_timeout_check = time.perf_counter() + 1.0
+    try:
+        while active:
+            for key, _ in selector.select(1.0):
+                client: _Client = key.data
+                try:
+                    chunk = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                    if not chunk:
+                        raise ConnectionClosedError("the server closed the connection")
+                except OSError as exc:
+                    failed(client, exc)
+                    active -= not send_next(client)
+                    continue
+                client.buffer += chunk
+                parsed = parse_response(client.buffer)
+                if parsed is None:
+                    continue
+                finished = time.perf_counter()
+                status, _, used, close = parsed
+                if used != len(client.buffer):
+                    extra = len(client.buffer) - used
+                    raise UnsupportedResponseError(f"{extra} bytes after a response")
+                if close:
+                    drop(client)
+                if client.started >= measure_from:
+                    if status == 201:
+                        stats.latencies.append(finished - client.started)
+                    else:
+                        stats.error(str(status))
+                active -= not send_next(client)
+            if (now := time.perf_counter()) >= next_timeout_check:
+                next_timeout_check = now + 1.0
+                for client in clients:
+                    if client.connection.sock is not None and now - client.started > timeout:
+                        failed(client, TimeoutError())
+                        active -= not send_next(client)
     finally:
-        connection.close()
+        for client in clients:
+            drop(client)
+        selector.close()
 
 
 def _lag_prober(
@@ -244,44 +497,57 @@ def _lag_prober(
     stats: LagStats,
     lock: threading.Lock,
 ) -> None:
-    """Every `every` seconds: post a message, then poll the query service until it is there."""
-    with (
-        httpx.Client(base_url=service.command_url, timeout=30.0) as commands,
-        httpx.Client(base_url=service.query_url, timeout=10.0) as queries,
-    ):
-        i = 0
-        next_at = time.perf_counter()
+    """Every `every` seconds: post a message, then poll the query service until it is there.
+
+    Polls `poll_interval` apart (from a response to the next request), each a prepared request
+    on a keep-alive connection of its own, so that a poll costs the query service and this
+    process as little as a request can.
+    """
+    commands = RawConnection(service.command_url, 30.0)
+    queries = RawConnection(service.query_url, 10.0)
+    posts = [PostRequests(service.command_url, chat) for chat in chats]
+    query_host = urllib.parse.urlsplit(service.query_url).netloc
+    i = 0
+    next_at = time.perf_counter()
+    try:
         while (now := time.perf_counter()) < deadline:
             if now < next_at:
                 time.sleep(next_at - now)
             next_at += every
             i += 1
-            response = commands.post(
-                "/command/v1/group-chats/post-message",
-                json={
-                    "groupChatId": chats[i % len(chats)],
-                    "content": "probe",
-                    "executorId": EXECUTOR,
-                },
-            )
+            try:
+                status, body = commands.request(posts[i % len(posts)]("probe"))
+            except OSError:
+                continue  # a failed post is no sample, like a refused one
             accepted = time.perf_counter()
-            if response.status_code != 201 or accepted < measure_from:
+            if status != 201 or accepted < measure_from:
                 continue
-            message_id = response.json()["messageId"]
+            poll = (
+                f"GET /query/v1/messages/{json.loads(body)['messageId']}"
+                f"?userAccountId={EXECUTOR} HTTP/1.1\r\nHost: {query_host}\r\n\r\n"
+            ).encode()
+            previous_sent, polls = accepted, 0
             while True:
-                found = queries.get(
-                    f"/query/v1/messages/{message_id}", params={"userAccountId": EXECUTOR}
-                )
+                sent = time.perf_counter()
+                status, _ = queries.request(poll)
                 now = time.perf_counter()
-                if found.status_code == 200:
+                polls += 1
+                if status == 200:
                     with lock:
                         stats.lags.append(now - accepted)
+                        # The message became visible after the previous poll was sent.
+                        stats.resolutions.append(now - previous_sent)
+                        stats.polls.append(polls)
                     break
                 if now - accepted > timeout:
                     with lock:
                         stats.timeouts += 1
                     break
+                previous_sent = sent
                 time.sleep(poll_interval)
+    finally:
+        commands.close()
+        queries.close()
 
 
 def _lag_process(
@@ -297,13 +563,13 @@ def _lag_process(
 ) -> None:
     """Run `probers` lag probers in this process; put their `LagStats` in `results`.
 
-    A process of its own: among the 16 busy client threads a prober would wait for the GIL
-    between the 201 and its first poll, and over-state the lag.
+    A process of its own: beside the busy client thread a prober would wait for the GIL between
+    the 201 and its first poll, and over-state the lag.
     """
-    stats, lock = LagStats(), threading.Lock()
+    stats, lock, failures = LagStats(), threading.Lock(), list[BaseException]()
     threads = [
         threading.Thread(
-            target=_lag_prober,
+            target=_catching(_lag_prober, failures),
             args=(
                 service,
                 chats[k::probers] or chats,
@@ -322,6 +588,8 @@ def _lag_process(
         t.start()
     for t in threads:
         t.join()
+    if failures:
+        stats.failure = repr(failures[0])
     results.put(stats)
 
 
@@ -336,12 +604,25 @@ class HttpResult:
     errors: dict[str, int]
     lag: LagStats
     cpu_seconds: dict[str, float]
-    """CPU seconds over the measured window, by process: command, query, updater, client threads."""
+    """CPU seconds over the measured window, by process: command, query, updater, client."""
+    prober_cpu_seconds: float | None = None
+    """CPU seconds of the lag probers' process over the measured window (None: unknown)."""
 
     @property
     def commands_per_second(self) -> float:
         """Accepted commands per second of the measured window."""
         return self.commands / self.duration
+
+
+def _cpu_seconds(stat_path: Path) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds user + system) from a /proc/<pid>/stat; None if it is gone."""
+    try:
+        stat = stat_path.read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks
 
 
 def _process_cpu_seconds(root_pid: int) -> dict[str, float]:
@@ -350,7 +631,6 @@ def _process_cpu_seconds(root_pid: int) -> dict[str, float]:
     Linux /proc only (empty elsewhere). The role is the `cqrs-es` subcommand in the command line
     (`command`, `query`, `updater`); `cqrs-es dev` itself is the supervisor.
     """
-    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     found: dict[str, float] = {}
     proc = Path("/proc")
     if not proc.is_dir():
@@ -358,19 +638,24 @@ def _process_cpu_seconds(root_pid: int) -> dict[str, float]:
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
+        stat = _cpu_seconds(entry / "stat")
+        if stat is None or stat[0] != root_pid:
+            continue
         try:
-            stat = (entry / "stat").read_text()
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[1]) != root_pid:  # ppid
             continue
         role = next(
             (a.decode() for a in argv if a.decode() in ("command", "query", "updater")), "other"
         )
-        found[role] = found.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+        found[role] = found.get(role, 0.0) + stat[1]
     return found
+
+
+def _pid_cpu_seconds(pid: int | None) -> float | None:
+    """CPU seconds (user + system) so far of process `pid`; None where /proc cannot tell."""
+    stat = _cpu_seconds(Path(f"/proc/{pid}/stat")) if pid is not None else None
+    return None if stat is None else stat[1]
 
 
 def run_http_load(
@@ -413,42 +698,45 @@ def run_http_load(
         daemon=True,
     )
     prober.start()
-    stats = [ClientStats() for _ in range(clients)]
+    shares = [load_chats[c::clients] or load_chats for c in range(clients)]
+    stats, failures = [ClientStats()], list[BaseException]()
     posters = [
         threading.Thread(
-            target=_poster,
-            args=(
-                service,
-                load_chats[c::clients] or load_chats,
-                deadline,
-                measure_from,
-                stats[c],
-            ),
+            target=_catching(post_messages, failures),
+            args=(service, shares, deadline, measure_from, stats[0]),
             daemon=True,
         )
-        for c in range(clients)
     ]
     for t in posters:
         t.start()
     time.sleep(max(0.0, measure_from - time.perf_counter()))
     servers_before, client_before = _process_cpu_seconds(service.process.pid), time.process_time()
+    prober_before = _pid_cpu_seconds(prober.pid)
     for t in posters:
         t.join()
     servers_after, client_after = _process_cpu_seconds(service.process.pid), time.process_time()
+    prober_after = _pid_cpu_seconds(prober.pid)
     cpu = {
         role: servers_after[role] - servers_before.get(role, 0.0)
         for role in servers_after
         if role != "other"
     }
-    cpu["client threads"] = client_after - client_before
+    cpu["client"] = client_after - client_before
+    if failures:
+        raise RuntimeError("the client failed") from failures[0]
     lag: LagStats = results.get(timeout=lag_timeout + 60)
     prober.join(10)
+    if lag.failure:
+        raise RuntimeError(f"a lag prober failed: {lag.failure}")
     latencies = [x for s in stats for x in s.latencies]
     errors: dict[str, int] = {}
     for s in stats:
         for k, v in s.errors.items():
             errors[k] = errors.get(k, 0) + v
-    return HttpResult(clients, duration, len(latencies), latencies, errors, lag, cpu)
+    prober_cpu = (
+        None if prober_before is None or prober_after is None else prober_after - prober_before
+    )
+    return HttpResult(clients, duration, len(latencies), latencies, errors, lag, cpu, prober_cpu)
 
 
 def in_process_rate(
@@ -480,7 +768,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--lag-probe-ms", type=float, default=100.0, help="each of 2 lag probers posts every (100)"
     )
-    parser.add_argument("--lag-poll-ms", type=float, default=2.0, help="lag poll interval (2)")
+    parser.add_argument(
+        "--lag-poll-ms", type=float, default=2.0, help="lag probers' wait after each poll (2)"
+    )
     parser.add_argument(
         "--updater-poll-ms",
         type=float,
@@ -523,8 +813,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"# cqrs-es dev on SQLite ({service.data_dir}); {args.clients} clients post for "
             f"{args.duration:.0f} s after {args.warmup:.1f} s of warm-up over {args.chats} chats;"
-            f" 2 lag probers post every {args.lag_probe_ms:g} ms and poll every "
-            f"{args.lag_poll_ms:g} ms; updater poll interval "
+            f" 2 lag probers post every {args.lag_probe_ms:g} ms and poll "
+            f"{args.lag_poll_ms:g} ms after each response; updater poll interval "
             + (
                 f"{args.updater_poll_ms:g} ms"
                 if args.updater_poll_ms is not None
@@ -581,11 +871,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             + f"; total {total:.2f} ms, so {cores} cores allow at most "
             f"{cores * ms / total:,.0f} cmd/s at this cost"
             + (f" ({cores * ms / total / reference:.2f}x the in-process rate)" if reference else "")
+            + (
+                "; not in the total: the lag probers' process "
+                f"{result.prober_cpu_seconds * ms / result.commands:.2f}"
+                if result.prober_cpu_seconds is not None
+                else ""
+            )
         )
+    lag = result.lag
     print(
         f"# {result.commands} posts accepted; errors: {result.errors or 'none'}; lag probes: "
-        f"{len(result.lag.lags)}, never seen within 10 s: {result.lag.timeouts}"
+        f"{len(lag.lags)}, never seen within 10 s: {lag.timeouts}"
     )
+    if lag.lags:
+        print(
+            f"# lag resolution: polled {args.lag_poll_ms:g} ms after each response, "
+            f"{sum(lag.polls) / len(lag.polls):.1f} polls per probe ({sum(lag.polls)} in all); "
+            "a sample over-states the "
+            f"lag by less than {benchkit.percentile(lag.resolutions, 50) * ms:.1f} ms (p50), "
+            f"{benchkit.percentile(lag.resolutions, 99) * ms:.1f} ms (p99): the time from "
+            "sending the last poll that missed to the response of the one that found it"
+        )
     return 0
 
 
