@@ -111,16 +111,18 @@ def create_engine_for(
 ) -> Engine:
     """A SQLAlchemy engine for the read model at `url` (see the module docstring for URLs).
 
-    Connections are checked before use (`pool_pre_ping`), so a restarted database costs one
-    failed ping, not a failed request. For a SQLite file the parent directory is created. Creating
-    the engine does not connect.
+    PostgreSQL connections are checked before use (`pool_pre_ping`), so a restarted database
+    costs one failed ping, not a failed request. SQLite connections are not: a local file cannot
+    go away under an open connection, and the ping (`SELECT 1`, which reads nothing of the file)
+    cost ~5 us of CPU per checkout, i.e. per query and per updater poll. For a SQLite file the
+    parent directory is created. Creating the engine does not connect.
     """
     sa_url = normalize_url(url)
     if sa_url.get_backend_name() == "sqlite":
         database = sa_url.database
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(sa_url, pool_pre_ping=True, echo=echo)
+        engine = create_engine(sa_url, echo=echo)
         event.listen(engine, "connect", _configure_sqlite_connection)
         return engine
     return create_engine(
