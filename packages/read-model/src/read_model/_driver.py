@@ -21,11 +21,13 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Mapping
 from contextlib import suppress
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import Executable
+
+_T = TypeVar("_T")
 
 
 class _Compiled:
@@ -102,8 +104,8 @@ class DriverStatement:
         return self._run(connection, values, _first)
 
     def _run(
-        self, connection: Connection, values: Mapping[str, Any], outcome: Callable[[Any], Any]
-    ) -> Any:
+        self, connection: Connection, values: Mapping[str, Any], outcome: Callable[[Any], _T]
+    ) -> _T:
         compiled = self._compiled(connection.dialect)
         if self._writes and not connection.in_transaction():
             connection.begin()  # what Connection.execute's autobegin does
@@ -139,7 +141,7 @@ def _wrapped(
     """`error` as `Connection.execute` raises it; a lost connection is invalidated."""
     dialect = connection.dialect
     dbapi_connection = connection.connection.dbapi_connection
-    lost = bool(dialect.is_disconnect(error, dbapi_connection, cursor))
+    lost = bool(dialect.is_disconnect(cast(Any, error), dbapi_connection, cursor))
     wrapped = exc.DBAPIError.instance(
         sql,
         parameters,
