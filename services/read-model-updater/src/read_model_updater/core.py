@@ -1,8 +1,9 @@
 """The apply core: stored events in, read-model changes out, exactly once per event.
 
-`apply(engine, events)` is shared by the local SQL poller (`read_model_updater.poller`) and the
-DynamoDB Streams Lambda handler. It decodes each `StoredEvent` with the domain codec, projects it
-with `read_model.projector.project`, and reports one `EventResult` per input event, in input order.
+`apply(engine_or_connection, events)` is shared by the local SQL poller
+(`read_model_updater.poller`) and the DynamoDB Streams Lambda handler. It decodes each
+`StoredEvent` with the domain codec, projects it with `read_model.projector.project`, and reports
+one `EventResult` per input event, in input order.
 
 Transactions
 ------------
