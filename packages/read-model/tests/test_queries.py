@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from read_model import ReadModelUnavailableError
 from read_model.queries import (
     GroupChatView,
     InvalidCursorError,
@@ -346,3 +347,62 @@ def test_decode_cursor_returns_the_position_when_given_an_encoded_cursor() -> No
 
     assert "=" not in cursor
     assert decode_cursor(cursor) == (at, "01JDZZZZZZZZZZZZZZZZZZZZZZ")
+
+
+def test_queries_read_within_the_callers_transaction_when_given_its_connection(
+    migrated_engine: Engine,
+) -> None:
+    with migrated_engine.connect() as connection:
+        seed = ReadModelSeeder(connection)
+        alice = seed.user()
+        chat = seed.group_chat(alice)
+        message = seed.message(chat, alice)
+
+        found = get_message(connection, message, alice)
+        page = get_messages(connection, chat, alice)
+
+        assert found is not None
+        assert page is not None
+        assert page.items == (found,)
+        assert connection.in_transaction()
+        assert get_group_chat(migrated_engine, chat, alice) is None  # not committed
+        connection.rollback()
+        assert get_group_chat(connection, chat, alice) is None
+
+
+def test_a_write_on_the_engine_rolls_back_when_it_follows_reads_of_the_engine(
+    migrated_engine: Engine, seed: ReadModelSeeder
+) -> None:
+    alice = seed.user()
+    chat = seed.group_chat(alice)
+    for _ in range(3):
+        assert get_group_chat(migrated_engine, chat, alice) is not None
+        assert get_messages(migrated_engine, chat, alice) is not None
+
+    with migrated_engine.connect() as connection:
+        ReadModelSeeder(connection).member(chat, "UserAccount-01JDZZZZZZZZZZZZZZZZZZZZZZ")
+        connection.rollback()
+
+    members = get_members(migrated_engine, chat, alice)
+    assert members is not None
+    assert [member.user_account_id for member in members] == [alice]
+
+
+def test_a_lost_connection_is_unavailable_and_the_engine_reads_again_when_reading(
+    migrated_engine: Engine, seed: ReadModelSeeder
+) -> None:
+    if migrated_engine.dialect.name != "postgresql":
+        pytest.skip("a SQLite connection cannot be lost")
+    alice = seed.user()
+    chat = seed.group_chat(alice)
+    with migrated_engine.connect() as connection:
+        pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        connection.rollback()
+        with migrated_engine.connect() as other:
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid or 0)})")
+
+        with pytest.raises(ReadModelUnavailableError):
+            get_group_chats(connection, alice)
+
+        assert connection.invalidated
+    assert [view.id for view in get_group_chats(migrated_engine, alice)] == [chat]

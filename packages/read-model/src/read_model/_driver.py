@@ -19,11 +19,11 @@ events and `echo` logging of these statements.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Mapping
-from contextlib import suppress
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, exc
+from sqlalchemy import Connection, Engine, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import Executable
 
@@ -33,7 +33,15 @@ _T = TypeVar("_T")
 class _Compiled:
     """One statement for one dialect: its SQL and how to turn named values into parameters."""
 
-    __slots__ = ("converters", "dbapi_error", "positional", "sql")
+    __slots__ = (
+        "compiled",
+        "converters",
+        "dbapi_error",
+        "defaults",
+        "positional",
+        "result_processors",
+        "sql",
+    )
 
     def __init__(self, statement: Executable, dialect: Dialect) -> None:
         compiled: Any = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
@@ -47,10 +55,23 @@ class _Compiled:
             (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
             for name in names
         )
+        # Values of binds that carry one (a literal, e.g. the `OFFSET 0` SQLite adds to a LIMIT),
+        # used when not given, as `Connection.execute` uses them.
+        self.defaults: dict[str, Any] = {
+            name: compiled.binds[name].value
+            for name, _ in self.converters
+            if not compiled.binds[name].required and compiled.binds[name].callable is None
+        }
         self.dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
+        self.compiled: Any = compiled
+        # (column index, result processor) of the columns that have one; set by the first
+        # `rows()` from the cursor's description, as `CursorResult` takes them.
+        self.result_processors: tuple[tuple[int, Callable[[Any], Any]], ...] | None = None
 
     def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         """The driver's parameters for these named values (converted by the bind processors)."""
+        if self.defaults:
+            values = {**self.defaults, **values}
         if self.positional:
             return tuple(
                 [
@@ -68,8 +89,9 @@ class DriverStatement:
     """A Core statement run on the connection's DBAPI cursor; see the module docstring.
 
     `statement` is the statement, or a function of the dialect that builds it (for
-    dialect-specific constructs such as `ON CONFLICT`). Every bind parameter must be given a
-    value on each call (no defaults). `writes`: whether it changes rows (then it takes part in
+    dialect-specific constructs such as `ON CONFLICT`). Every bind parameter without a value
+    of its own (`bindparam(name)`) must be given one on each call; one that carries a value (a
+    literal) takes it unless given. `writes`: whether it changes rows (then it takes part in
     the SQLAlchemy transaction, begun if needed).
     """
 
@@ -103,6 +125,26 @@ class DriverStatement:
         """Run the statement; its first row, or None."""
         return self._run(connection, values, _first)
 
+    def rows(self, connection: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Run the statement (a SELECT); all its rows, each value converted by its type's result
+        processor as `Connection.execute` converts it (`UtcTimestamp` to an aware datetime)."""
+        compiled = self._compiled(connection.dialect)
+        rows = self._run(connection, values, _fetchall)
+        processors = compiled.result_processors
+        if processors is None:
+            processors = compiled.result_processors = _result_processors(
+                compiled, connection.dialect, rows.description
+            )
+        if not processors:
+            return rows.values
+        converted = []
+        for row in rows.values:
+            items = list(row)
+            for index, process in processors:
+                items[index] = process(items[index])
+            converted.append(tuple(items))
+        return converted
+
     def _run(
         self, connection: Connection, values: Mapping[str, Any], outcome: Callable[[Any], _T]
     ) -> _T:
@@ -124,6 +166,34 @@ class DriverStatement:
         return result
 
 
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection from `engine`'s pool for reads that need no transaction.
+
+    With psycopg, the DBAPI connection runs in autocommit while it is out, so that a read is one
+    round trip: no `BEGIN` before it, and nothing for the pool's rollback on return to send (two
+    round trips of ~100 us CPU each otherwise). Each statement then sees what a statement of a
+    READ COMMITTED transaction would see. sqlite3 begins no transaction for a SELECT anyway.
+    Only `DriverStatement` reads belong inside (`Connection.execute` would begin a transaction
+    of its own).
+    """
+    with engine.connect() as connection:
+        if connection.dialect.driver != "psycopg":
+            yield connection
+            return
+        dbapi_connection: Any = connection.connection.dbapi_connection
+        if dbapi_connection.autocommit:  # an engine with isolation_level="AUTOCOMMIT"
+            yield connection
+            return
+        dbapi_connection.autocommit = True
+        try:
+            yield connection
+        finally:
+            # A lost connection was invalidated (closed): it goes back to no pool.
+            if not dbapi_connection.closed:
+                dbapi_connection.autocommit = False
+
+
 def _rowcount(cursor: Any) -> int:
     return int(cursor.rowcount)
 
@@ -133,6 +203,35 @@ def _first(cursor: Any) -> tuple[Any, ...] | None:
     # its end, and it returns one row at most here.
     rows = cursor.fetchall()
     return tuple(rows[0]) if rows else None
+
+
+class _Fetched:
+    __slots__ = ("description", "values")
+
+    def __init__(self, values: list[tuple[Any, ...]], description: Any) -> None:
+        self.values = values
+        self.description = description
+
+
+def _fetchall(cursor: Any) -> _Fetched:
+    # Both drivers return rows as tuples (sqlite3 without a row factory, psycopg's default).
+    return _Fetched(cursor.fetchall(), cursor.description)
+
+
+def _result_processors(
+    compiled: _Compiled, dialect: Dialect, description: Any
+) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
+    """The result processors of the statement's columns, as `CursorResult` looks them up (by
+    the compiled statement's result column types and the driver's type codes)."""
+    columns = compiled.compiled._result_columns
+    if len(columns) != len(description):  # pragma: no cover - not a plain SELECT
+        raise ValueError(f"result columns do not match the cursor's: {compiled.sql}")
+    found = []
+    for index, (column, entry) in enumerate(zip(columns, description, strict=True)):
+        process = column.type._cached_result_processor(dialect, entry[1])
+        if process is not None:
+            found.append((index, process))
+    return tuple(found)
 
 
 def _wrapped(

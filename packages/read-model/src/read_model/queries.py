@@ -16,31 +16,34 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final, TypeVar
 
 from chat_domain.ulid import InvalidUlidError, Ulid
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
-    RowMapping,
+    Integer,
     Select,
+    bindparam,
     exists,
     false,
-    literal,
     select,
     tuple_,
 )
 from sqlalchemy.sql.expression import Exists
 
+from read_model._driver import DriverStatement, reading
 from read_model.db import unavailable_on_database_errors
 from read_model.schema import from_epoch_ms, group_chats, members, messages, to_epoch_ms
 
 Bind = Engine | Connection
 """What the query functions read from."""
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,61 +121,42 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise InvalidCursorError("is not a valid cursor (pass back a nextBefore value)") from error
 
 
-@contextmanager
-def _connection(bind: Bind) -> Iterator[Connection]:
+def _read(bind: Bind, work: Callable[[Connection], _T]) -> _T:
+    """`work` on a connection of `bind`, database failures translated (see the module docstring).
+
+    An engine's connection is taken for reads only (`_driver.reading`: with PostgreSQL, no
+    transaction, one round trip per statement); a caller's connection begins its SQLAlchemy
+    transaction if none is open, as `Connection.execute` would.
+    """
     with unavailable_on_database_errors():
         if isinstance(bind, Connection):
-            yield bind
-        else:
-            with bind.connect() as connection:
-                yield connection
+            if not bind.in_transaction():
+                bind.begin()
+            return work(bind)
+        with reading(bind) as connection:
+            return work(connection)
 
 
-def _is_current_member(group_chat_id: object, user_account_id: str) -> Exists:
+# The statements are built once, with bind parameters for the ids (building one with
+# SQLAlchemy Core and its cache key cost several hundred us of CPU per call), and run on the
+# DBAPI cursor (`DriverStatement`: SQLAlchemy compiles them once per dialect and converts the
+# values both ways, as `Connection.execute` would). Bind names: `user_account_id` is always the
+# caller.
+
+
+def _is_current_member(group_chat_id: ColumnElement[str]) -> Exists:
     return exists().where(
         members.c.group_chat_id == group_chat_id,
-        members.c.user_account_id == user_account_id,
+        members.c.user_account_id == bindparam("user_account_id"),
         members.c.disabled == false(),
     )
 
 
-def _visible_chat(group_chat_id: str, user_account_id: str) -> Select[tuple[int]]:
+def _visible_chat() -> Select[tuple[int]]:
     return select(1).where(
-        group_chats.c.id == group_chat_id,
+        group_chats.c.id == bindparam("group_chat_id"),
         group_chats.c.disabled == false(),
-        _is_current_member(group_chats.c.id, user_account_id),
-    )
-
-
-def _group_chat(m: RowMapping) -> GroupChatView:
-    return GroupChatView(
-        id=m["id"],
-        name=m["name"],
-        owner_id=m["owner_id"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-    )
-
-
-def _member(m: RowMapping) -> MemberView:
-    return MemberView(
-        id=m["id"],
-        group_chat_id=m["group_chat_id"],
-        user_account_id=m["user_account_id"],
-        role=m["role"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-    )
-
-
-def _message(m: RowMapping) -> MessageView:
-    return MessageView(
-        id=m["id"],
-        group_chat_id=m["group_chat_id"],
-        user_account_id=m["user_account_id"],
-        text=m["text"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
+        _is_current_member(group_chats.c.id),
     )
 
 
@@ -199,32 +183,98 @@ _MESSAGE_COLUMNS: Final = (
     messages.c.created_at,
     messages.c.updated_at,
 )
+# The views' fields are in the order of these columns: a row is a view's arguments.
+
+_GROUP_CHATS: Final = DriverStatement(
+    select(*_GROUP_CHAT_COLUMNS)
+    .where(group_chats.c.disabled == false(), _is_current_member(group_chats.c.id))
+    .order_by(group_chats.c.created_at.desc(), group_chats.c.id.desc()),
+    writes=False,
+)
+_GROUP_CHAT: Final = DriverStatement(
+    select(*_GROUP_CHAT_COLUMNS).where(
+        group_chats.c.id == bindparam("group_chat_id"),
+        group_chats.c.disabled == false(),
+        _is_current_member(group_chats.c.id),
+    ),
+    writes=False,
+)
+_MEMBERS: Final = DriverStatement(
+    select(*_MEMBER_COLUMNS)
+    .where(
+        members.c.group_chat_id == bindparam("group_chat_id"),
+        members.c.disabled == false(),
+        _visible_chat().exists(),
+    )
+    .order_by(members.c.created_at, members.c.id),
+    writes=False,
+)
+_MEMBER: Final = DriverStatement(
+    select(*_MEMBER_COLUMNS).where(
+        members.c.group_chat_id == bindparam("group_chat_id"),
+        members.c.user_account_id == bindparam("member_user_account_id"),
+        members.c.disabled == false(),
+        _visible_chat().exists(),
+    ),
+    writes=False,
+)
+_VISIBLE_CHAT: Final = DriverStatement(_visible_chat(), writes=False)
+
+
+def _message_page(*, seek: bool) -> DriverStatement:
+    conditions = [
+        messages.c.group_chat_id == bindparam("group_chat_id"),
+        messages.c.disabled == false(),
+    ]
+    if seek:
+        conditions.append(
+            tuple_(messages.c.created_at, messages.c.id)
+            < tuple_(
+                bindparam("before_created_at", type_=messages.c.created_at.type),
+                bindparam("before_id", type_=messages.c.id.type),
+            )
+        )
+    return DriverStatement(
+        select(*_MESSAGE_COLUMNS)
+        .where(*conditions)
+        .order_by(messages.c.created_at.desc(), messages.c.id.desc())
+        # One more than asked for tells whether an older page exists.
+        .limit(bindparam("limit", type_=Integer)),
+        writes=False,
+    )
+
+
+_NEWEST_MESSAGES: Final = _message_page(seek=False)
+_MESSAGES_BEFORE: Final = _message_page(seek=True)
+_MESSAGE: Final = DriverStatement(
+    select(*_MESSAGE_COLUMNS)
+    .join(group_chats, group_chats.c.id == messages.c.group_chat_id)
+    .where(
+        messages.c.id == bindparam("message_id"),
+        messages.c.disabled == false(),
+        group_chats.c.disabled == false(),
+        _is_current_member(messages.c.group_chat_id),
+    ),
+    writes=False,
+)
+
+
+def _rows(bind: Bind, statement: DriverStatement, values: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return _read(bind, lambda connection: statement.rows(connection, values))
 
 
 def get_group_chats(bind: Bind, user_account_id: str) -> list[GroupChatView]:
     """The group chats `user_account_id` currently belongs to, newest first."""
-    query = (
-        select(*_GROUP_CHAT_COLUMNS)
-        .where(
-            group_chats.c.disabled == false(),
-            _is_current_member(group_chats.c.id, user_account_id),
-        )
-        .order_by(group_chats.c.created_at.desc(), group_chats.c.id.desc())
-    )
-    with _connection(bind) as connection:
-        return [_group_chat(row) for row in connection.execute(query).mappings()]
+    rows = _rows(bind, _GROUP_CHATS, {"user_account_id": user_account_id})
+    return [GroupChatView(*row) for row in rows]
 
 
 def get_group_chat(bind: Bind, group_chat_id: str, user_account_id: str) -> GroupChatView | None:
     """The group chat, or None when it does not exist or the caller may not see it."""
-    query = select(*_GROUP_CHAT_COLUMNS).where(
-        group_chats.c.id == group_chat_id,
-        group_chats.c.disabled == false(),
-        _is_current_member(group_chats.c.id, user_account_id),
+    rows = _rows(
+        bind, _GROUP_CHAT, {"group_chat_id": group_chat_id, "user_account_id": user_account_id}
     )
-    with _connection(bind) as connection:
-        row = connection.execute(query).mappings().first()
-    return None if row is None else _group_chat(row)
+    return GroupChatView(*rows[0]) if rows else None
 
 
 def get_members(bind: Bind, group_chat_id: str, user_account_id: str) -> list[MemberView] | None:
@@ -232,18 +282,10 @@ def get_members(bind: Bind, group_chat_id: str, user_account_id: str) -> list[Me
 
     (None, not an empty list: a visible chat always has at least one member, the caller.)
     """
-    query = (
-        select(*_MEMBER_COLUMNS)
-        .where(
-            members.c.group_chat_id == group_chat_id,
-            members.c.disabled == false(),
-            _visible_chat(group_chat_id, user_account_id).exists(),
-        )
-        .order_by(members.c.created_at, members.c.id)
+    rows = _rows(
+        bind, _MEMBERS, {"group_chat_id": group_chat_id, "user_account_id": user_account_id}
     )
-    with _connection(bind) as connection:
-        rows = connection.execute(query).mappings().all()
-    return [_member(row) for row in rows] if rows else None
+    return [MemberView(*row) for row in rows] if rows else None
 
 
 def get_member(
@@ -251,15 +293,16 @@ def get_member(
 ) -> MemberView | None:
     """`member_user_account_id`'s current membership of the chat, or None (unknown, removed, or
     the caller may not see the chat)."""
-    query = select(*_MEMBER_COLUMNS).where(
-        members.c.group_chat_id == group_chat_id,
-        members.c.user_account_id == member_user_account_id,
-        members.c.disabled == false(),
-        _visible_chat(group_chat_id, user_account_id).exists(),
+    rows = _rows(
+        bind,
+        _MEMBER,
+        {
+            "group_chat_id": group_chat_id,
+            "member_user_account_id": member_user_account_id,
+            "user_account_id": user_account_id,
+        },
     )
-    with _connection(bind) as connection:
-        row = connection.execute(query).mappings().first()
-    return None if row is None else _member(row)
+    return MemberView(*rows[0]) if rows else None
 
 
 def get_messages(
@@ -279,28 +322,25 @@ def get_messages(
     """
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
-    conditions = [messages.c.group_chat_id == group_chat_id, messages.c.disabled == false()]
+    values: dict[str, Any] = {
+        "group_chat_id": group_chat_id,
+        "user_account_id": user_account_id,
+        "limit": limit + 1,
+    }
+    page = _NEWEST_MESSAGES
     if before is not None:
-        created_at, message_id = decode_cursor(before)
-        conditions.append(
-            tuple_(messages.c.created_at, messages.c.id)
-            < tuple_(
-                literal(created_at, messages.c.created_at.type),
-                literal(message_id, messages.c.id.type),
-            )
-        )
-    page_query = (
-        select(*_MESSAGE_COLUMNS)
-        .where(*conditions)
-        .order_by(messages.c.created_at.desc(), messages.c.id.desc())
-        # One more than asked for tells whether an older page exists.
-        .limit(limit + 1)
-    )
-    with _connection(bind) as connection:
-        if connection.execute(_visible_chat(group_chat_id, user_account_id)).first() is None:
+        values["before_created_at"], values["before_id"] = decode_cursor(before)
+        page = _MESSAGES_BEFORE
+
+    def read(connection: Connection) -> list[tuple[Any, ...]] | None:
+        if not _VISIBLE_CHAT.rows(connection, values):
             return None
-        rows = connection.execute(page_query).mappings().all()
-    newest_first = [_message(row) for row in rows[:limit]]
+        return page.rows(connection, values)
+
+    rows = _read(bind, read)
+    if rows is None:
+        return None
+    newest_first = [MessageView(*row) for row in rows[:limit]]
     next_before = None
     if len(rows) > limit:
         oldest = newest_first[-1]
@@ -311,19 +351,8 @@ def get_messages(
 def get_message(bind: Bind, message_id: str, user_account_id: str) -> MessageView | None:
     """The message, or None when it does not exist, is deleted, or the caller may not see its
     chat."""
-    query = (
-        select(*_MESSAGE_COLUMNS)
-        .join(group_chats, group_chats.c.id == messages.c.group_chat_id)
-        .where(
-            messages.c.id == message_id,
-            messages.c.disabled == false(),
-            group_chats.c.disabled == false(),
-            _is_current_member(messages.c.group_chat_id, user_account_id),
-        )
-    )
-    with _connection(bind) as connection:
-        row = connection.execute(query).mappings().first()
-    return None if row is None else _message(row)
+    rows = _rows(bind, _MESSAGE, {"message_id": message_id, "user_account_id": user_account_id})
+    return MessageView(*rows[0]) if rows else None
 
 
 __all__ = [
