@@ -83,14 +83,19 @@ def traced(function: Callable[_P, _R]) -> Callable[_P, _R]:
     See the module docstring for the attributes and how failures are recorded.
     """
     name = function.__name__
-    signature = inspect.signature(function)
+    # (position, name, attribute) of the recorded parameters: what `Signature.bind_partial`
+    # would find, at a fraction of its cost (~10 us per call).
+    recorded = [
+        (position, parameter.name, _RECORDED_ARGUMENTS[parameter.name])
+        for position, parameter in enumerate(inspect.signature(function).parameters.values())
+        if parameter.name in _RECORDED_ARGUMENTS
+    ]
 
     @functools.wraps(function)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         attributes: dict[str, Any] = {"query.name": name}
-        bound = signature.bind_partial(*args, **kwargs)
-        for parameter, attribute in _RECORDED_ARGUMENTS.items():
-            value = bound.arguments.get(parameter)
+        for position, parameter, attribute in recorded:
+            value = args[position] if position < len(args) else kwargs.get(parameter)
             if value is not None:
                 attributes[attribute] = value
         with _tracer.start_as_current_span(
