@@ -72,3 +72,11 @@ def test_prints_apply_and_bare_rates_for_sqlite_when_projector_benchmark_runs_qu
     assert "\nsqlite " in out
     if os.environ.get("CI") == "true":
         assert "\npostgres " in out
+
+
+@pytest.mark.slow
+def test_prints_cpu_per_read_for_every_operation_when_query_cpu_benchmark_runs_quick() -> None:
+    out = _run_quick("query_cpu.py")
+    for operation in ("getGroupChats", "getMessages", "getMessage"):
+        assert operation in out
+    assert "sqlite" in out
