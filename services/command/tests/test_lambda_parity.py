@@ -20,104 +20,46 @@ import base64
 import copy
 import json
 import logging
-import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from auth.testing import TokenIssuer, aws_jwt_event_context
+from command_parity_scenarios import (
+    BEARER_CASES,
+    BODY_CASES,
+    COMMAND_CASES,
+    HEALTHCHECK,
+    IDEMPOTENCY_CASES,
+    NO_CALLER_CASES,
+    ROUTING_CASES,
+    WITH_MESSAGE,
+    Step,
+    create,
+    filled,
+    normalized,
+    post,
+)
 from command_service import lambda_handler
 from command_service.app import create_app
 from command_service.settings import Settings
-from command_test_support import ALICE, BOB, CAROL, GROUP_CHATS
+from command_test_support import ALICE, BOB, GROUP_CHATS
 from http_kit.aws_lambda import HttpApiHandler
 from telemetry.testing import OtlpReceiver, reset_telemetry
 
-HEALTHCHECK = "/command/v1/healthcheck"
-UNKNOWN_CHAT = "GroupChat-01H42K4ABWQ5V2XQEP3A48VE9Z"
 EventFactory = Callable[..., dict[str, Any]]
 
-
-@dataclass(frozen=True)
-class Step:
-    """One request. `body`: a dict (JSON, with "{chat}"/"{message}" standing for the ids of
-    earlier answers), a str or bytes (sent as is). `claims`: the JWT authorizer's subject."""
-
-    method: str
-    path: str
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    claims: str | None = None
-    base64_body: bool = False
-    token: str | None = None  # "valid" / "invalid": an Authorization header from the issuer
-
-
-def post(name: str, body: Any, **kwargs: Any) -> Step:
-    headers = {"content-type": "application/json", **kwargs.pop("headers", {})}
-    return Step("POST", f"{GROUP_CHATS}/{name}", body, headers=headers, **kwargs)
-
-
-def create(executor: str = ALICE, name: str = "developers", **kwargs: Any) -> Step:
-    return post("create", {"name": name, "executorId": executor}, **kwargs)
-
-
-CHAT = {"groupChatId": "{chat}", "executorId": ALICE}
-WITH_BOB = [create(), post("add-member", {**CHAT, "userAccountId": BOB, "role": "member"})]
-WITH_MESSAGE = [*WITH_BOB, post("post-message", {**CHAT, "content": "hello"})]
-MESSAGE = {**CHAT, "messageId": "{message}"}
-
+# The shared scenarios, and those only the Lambda edge has (API Gateway's stages, base64
+# bodies, the JWT authorizer's claims; its body limit is the default 64 KiB).
 CASES: dict[str, list[Step]] = {
-    # -- health check, routing --------------------------------------------------------------
-    "healthcheck": [Step("GET", HEALTHCHECK)],
+    **ROUTING_CASES,
     "healthcheck with a query string": [Step("GET", f"{HEALTHCHECK}?verbose=1")],
-    "healthcheck posted (405)": [Step("POST", HEALTHCHECK, "{}")],
-    "healthcheck HEAD": [Step("HEAD", HEALTHCHECK)],
-    "command with GET (405)": [Step("GET", f"{GROUP_CHATS}/create")],
-    "command with PUT (405)": [Step("PUT", f"{GROUP_CHATS}/create", "{}")],
-    "unknown command (404)": [post("unknown", {})],
-    "unknown path (404)": [Step("GET", "/command/v1/nothing")],
-    "trailing slash (redirect)": [post("create/", {"name": "x", "executorId": ALICE})],
-    "graphql (falls through)": [
-        Step(
-            "POST",
-            "/command/graphql",
-            {"query": "{ __typename }"},
-            headers={"content-type": "application/json"},
-        )
-    ],
-    "openapi document (falls through)": [Step("GET", "/command/openapi.json")],
-    # -- create: good and bad bodies -----------------------------------------------------------
-    "create": [create()],
-    "create, extra fields ignored": [post("create", {"name": "x", "executorId": ALICE, "x": 1})],
+    **BODY_CASES,
     "create, base64 body": [create(base64_body=True)],
-    "create, client request id": [create(headers={"x-request-id": "client-id-1"})],
-    "create, unusable client request id": [create(headers={"x-request-id": "bad id!"})],
-    "invalid JSON": [post("create", "{not json")],
-    "truncated JSON": [post("create", '{"name": "x", "executorId": ')],
-    "empty body": [post("create", "")],
-    "JSON null": [post("create", "null")],
-    "JSON array": [post("create", "[]")],
-    "JSON string": [post("create", '"x"')],
-    "JSON number": [post("create", "42")],
     "not UTF-8": [post("create", b'{"name": "\xff", "executorId": "x"}', base64_body=True)],
-    "lone surrogate": [post("create", '{"name": "\\ud800", "executorId": "' + ALICE + '"}')],
     "nested too deep": [post("create", "[" * 50_000)],
-    "no content type": [Step("POST", f"{GROUP_CHATS}/create", {"name": "x", "executorId": ALICE})],
-    "text/plain content type": [create(headers={"content-type": "text/plain"})],
-    "+json content type": [create(headers={"content-type": "application/merge-patch+json"})],
-    "json with charset": [create(headers={"content-type": "application/json; charset=utf-8"})],
-    "missing fields": [post("create", {})],
-    "one missing field": [post("create", {"name": "x"})],
-    "number for a string": [post("create", {"name": 1, "executorId": ALICE})],
-    "null for a string": [post("create", {"name": None, "executorId": ALICE})],
-    "object for a string": [post("create", {"name": {"a": 1}, "executorId": ALICE})],
-    "wrong type and missing": [post("create", {"name": True})],
-    "garbage executor id": [create(executor="nope")],
-    "bare ULID executor id": [create(executor=ALICE.removeprefix("UserAccount-"))],
-    "empty name": [create(name="")],
-    "name too long": [create(name="x" * 101)],
     "body at the limit": [post("create", {"name": "x", "executorId": ALICE, "p": "y" * 65_490})],
     "body over the limit (413)": [
         post("create", {"name": "x", "executorId": ALICE, "p": "y" * 70_000})
@@ -125,62 +67,8 @@ CASES: dict[str, list[Step]] = {
     "declared length over the limit (413)": [
         create(headers={"content-length": "70000"}),
     ],
-    # -- the other commands ----------------------------------------------------------------------
-    "rename": [create(), post("rename", {**CHAT, "name": "renamed"})],
-    "rename, same name (422)": [create(), post("rename", {**CHAT, "name": "developers"})],
-    "rename by a non-member (422)": [
-        create(),
-        post("rename", {**CHAT, "executorId": BOB, "name": "x"}),
-    ],
-    "rename an unknown chat (404)": [
-        post("rename", {"groupChatId": UNKNOWN_CHAT, "name": "x", "executorId": ALICE})
-    ],
-    "rename a garbage chat id (400)": [
-        post("rename", {"groupChatId": "GroupChat-nope", "name": "x", "executorId": ALICE})
-    ],
-    "delete, then delete again (422)": [create(), post("delete", CHAT), post("delete", CHAT)],
-    "add member, then again (422)": [*WITH_BOB, WITH_BOB[1]],
-    "add member with a bad role (400)": [
-        create(),
-        post("add-member", {**CHAT, "userAccountId": BOB, "role": "owner"}),
-    ],
-    "remove member": [*WITH_BOB, post("remove-member", {**CHAT, "userAccountId": BOB})],
-    "remove a non-member (422)": [
-        create(),
-        post("remove-member", {**CHAT, "userAccountId": CAROL}),
-    ],
-    "post, edit and delete a message": [
-        *WITH_MESSAGE,
-        post("edit-message", {**MESSAGE, "content": "edited"}),
-        post("delete-message", MESSAGE),
-        post("delete-message", MESSAGE),
-    ],
-    "edit someone else's message (422)": [
-        *WITH_MESSAGE,
-        post("edit-message", {**MESSAGE, "executorId": BOB, "content": "x"}),
-    ],
-    "post a blank message (400)": [create(), post("post-message", {**CHAT, "content": "  "})],
-    "garbage message id (400)": [
-        create(),
-        post("delete-message", {**CHAT, "messageId": "nope"}),
-    ],
-    "edit-message, missing fields": [post("edit-message", {"groupChatId": 1})],
-    # -- idempotency -----------------------------------------------------------------------------
-    "idempotent replay, then key reuse (422)": [
-        create(headers={"idempotency-key": "key-1"}),
-        create(headers={"idempotency-key": "key-1"}),
-        create(name="other", headers={"idempotency-key": "key-1"}),
-    ],
-    "idempotent post-message replay": [
-        create(),
-        post("post-message", {**CHAT, "content": "hi"}, headers={"idempotency-key": "k"}),
-        post("post-message", {**CHAT, "content": "hi"}, headers={"idempotency-key": "k"}),
-    ],
-    "empty idempotency key (400)": [create(headers={"idempotency-key": ""})],
-    "idempotency key too long (400)": [create(headers={"idempotency-key": "k" * 256})],
-    "idempotency key with a bad body (400 body first)": [
-        post("create", {}, headers={"idempotency-key": "k"})
-    ],
+    **COMMAND_CASES,
+    **IDEMPOTENCY_CASES,
 }
 
 JWT_CASES: dict[str, list[Step]] = {
@@ -189,8 +77,7 @@ JWT_CASES: dict[str, list[Step]] = {
     "no authorizer claims (401)": [create()],
     "garbage subject (401)": [create(claims="not-a-user")],
     "bearer token without a JWKS (401)": [create(headers={"authorization": "Bearer x.y.z"})],
-    "healthcheck needs no caller": [Step("GET", HEALTHCHECK)],
-    "wrong method without a caller (401)": [Step("GET", f"{GROUP_CHATS}/create")],
+    **NO_CALLER_CASES,
     "oversize body without a caller (401)": [
         post("create", {"name": "x", "executorId": ALICE, "p": "y" * 70_000})
     ],
@@ -198,42 +85,13 @@ JWT_CASES: dict[str, list[Step]] = {
         post("create", {"name": "x", "executorId": ALICE, "p": "y" * 70_000}, claims=ALICE)
     ],
     "bad body with a caller (400)": [post("create", "{", claims=ALICE)],
-    "commands in a row": [*[Step(**{**s.__dict__, "claims": ALICE}) for s in WITH_MESSAGE]],
+    "commands in a row": [replace(s, claims=ALICE) for s in WITH_MESSAGE],
 }
 
-JWKS_CASES: dict[str, list[Step]] = {
-    "valid bearer token": [create(token="valid")],
-    "invalid bearer token (401)": [create(token="invalid")],
-    "not a bearer scheme (401)": [create(headers={"authorization": "Basic abc"})],
-    "valid token for someone else (403)": [create(executor=BOB, token="valid")],
-}
+JWKS_CASES: dict[str, list[Step]] = BEARER_CASES
 
 
 # -- running -----------------------------------------------------------------------------------
-
-_ID = re.compile(r"(?:GroupChat-|UserAccount-)?[0-9A-HJKMNP-TV-Z]{26}")
-_FIXED = {ALICE, BOB, CAROL, UNKNOWN_CHAT}
-
-
-def normalized(text: str, seen: dict[str, str]) -> str:
-    """`text` with generated ids replaced by `<id N>` (N: order of first appearance)."""
-
-    def placeholder(found: re.Match[str]) -> str:
-        value = found.group(0)
-        if value in _FIXED:
-            return value
-        return seen.setdefault(value, f"<id {len(seen)}>")
-
-    return _ID.sub(placeholder, text)
-
-
-def _fill(value: Any, ids: dict[str, str]) -> Any:
-    if isinstance(value, dict):
-        return {k: _fill(v, ids) for k, v in value.items()}
-    if isinstance(value, str) and value in ("{chat}", "{message}"):
-        return ids[value.strip("{}")]
-    return value
-
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -276,7 +134,7 @@ def event_for(
 ) -> dict[str, Any]:
     body = step.body
     if isinstance(body, dict):
-        body = json.dumps(_fill(body, ids))
+        body = json.dumps(filled(body, ids))
     headers = dict(step.headers)
     if step.token is not None:
         assert issuer is not None

@@ -24,8 +24,8 @@ import copy
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,160 +37,41 @@ from query_service.app import create_app
 from query_service.lambda_rest import GRAPHQL_PATH, SERVICE_NAME
 from query_service.settings import Settings
 from read_model import create_engine_for
-from read_model.queries import get_messages
-from read_model.testing import ReadModelSeeder
 from telemetry.testing import reset_telemetry
 
-V1 = "/query/v1"
-UNKNOWN_CHAT = "GroupChat-01JDQ4Z5V8X9Y0A1B2C3D4E5F6"
-UNKNOWN_MESSAGE = "01JDQ4Z5V8X9Y0A1B2C3D4E5F7"
-
-
-@dataclass(frozen=True)
-class World:
-    """The seeded read model: who is where."""
-
-    alice: str
-    bob: str
-    carol: str  # removed from `chat`
-    stranger: str
-    chat: str  # alice (owner), bob, carol (removed); messages
-    bobs_chat: str  # bob only
-    deleted_chat: str
-    message: str
-    deleted_message: str
-    cursor: str  # `nextBefore` of the first page of `chat` (page size 3)
-
-
-def _ulid(prefixed: str) -> str:
-    return prefixed.rsplit("-", 1)[-1]
-
-
-@dataclass(frozen=True)
-class Case:
-    """One request: `method` `path` `?query`, with `headers` and the authorizer's `claims`."""
-
-    name: str
-    method: str
-    path: str
-    query: str = ""
-    headers: dict[str, str] = field(default_factory=dict)
-    claims_of: str | None = None  # a World attribute (or a literal subject): the JWT's `sub`
-    routed: bool = True  # served by the fast path (else: falls through to the app)
-    body: str | None = None
+sys.path.insert(0, str(Path(__file__).parent))  # the tests' support modules, by plain name
+from query_parity_scenarios import (
+    CHATS,
+    JSON_TYPE,
+    V1,
+    Case,
+    World,
+    bearer,
+    bearer_cases,
+    rest_cases,
+    seed_world,
+    ulid_of,
+)
 
 
 def _rest_cases(w: World) -> list[Case]:
+    """The shared cases, and those only the Lambda edge has."""
     a, chat = w.alice, w.chat
     caller = f"userAccountId={a}"
-    long_cursor = "x" * 257
     return [
-        Case("healthcheck", "GET", "/query/healthcheck"),
-        Case("healthcheck v1", "GET", "/query/v1/healthcheck"),
-        Case("healthcheck HEAD", "HEAD", "/query/v1/healthcheck"),
-        Case("chats", "GET", f"{V1}/group-chats", caller),
-        Case("chats, bare lower-case caller", "GET", f"{V1}/group-chats",
-             f"userAccountId={_ulid(a).lower()}"),
-        Case("chats, encoded caller", "GET", f"{V1}/group-chats",
-             f"userAccountId={a.replace('-', '%2D')}&other=1"),
-        Case("chats, repeated caller (last wins)", "GET", f"{V1}/group-chats",
-             f"userAccountId=bad&userAccountId={a}"),
-        Case("chats, repeated caller (last bad)", "GET", f"{V1}/group-chats",
-             f"userAccountId={a}&userAccountId=bad"),
-        Case("chats, stranger", "GET", f"{V1}/group-chats", f"userAccountId={w.stranger}"),
-        Case("chats, caller %FF", "GET", f"{V1}/group-chats", "userAccountId=%FF"),
-        Case("chats, caller with +", "GET", f"{V1}/group-chats", "userAccountId=a+b"),
-        Case("chats, raw non-ASCII caller", "GET", f"{V1}/group-chats", "userAccountId=é"),
-        Case("chats, blank name", "GET", f"{V1}/group-chats", f"={a}&{caller}&&x"),
-        Case("chats, no caller", "GET", f"{V1}/group-chats"),
-        Case("chats, empty caller", "GET", f"{V1}/group-chats", "userAccountId="),
-        Case("chats, bad caller", "GET", f"{V1}/group-chats", "userAccountId=nobody"),
-        Case("chats, wrong prefix", "GET", f"{V1}/group-chats", f"userAccountId={chat}"),
-        Case("chats HEAD", "HEAD", f"{V1}/group-chats", caller),
-        Case("chat", "GET", f"{V1}/group-chats/{chat}", caller),
-        Case("chat, bare id", "GET", f"{V1}/group-chats/{_ulid(chat).lower()}", caller),
-        Case("chat, unknown", "GET", f"{V1}/group-chats/{UNKNOWN_CHAT}", caller),
-        Case("chat, deleted", "GET", f"{V1}/group-chats/{w.deleted_chat}", caller),
-        Case("chat, not a member", "GET", f"{V1}/group-chats/{w.bobs_chat}", caller),
-        Case("chat, removed member", "GET", f"{V1}/group-chats/{chat}",
-             f"userAccountId={w.carol}"),
-        Case("chat, bad id", "GET", f"{V1}/group-chats/not-an-id", caller),
-        Case("chat, bad id, no caller", "GET", f"{V1}/group-chats/not-an-id"),
-        Case("chat, no caller", "GET", f"{V1}/group-chats/{chat}"),
-        Case("chat, encoded id", "GET", f"{V1}/group-chats/GroupChat%2D{_ulid(chat)}", caller),
-        Case("chat, non-ASCII id", "GET", f"{V1}/group-chats/%C3%A9t%C3%A9", caller),
-        Case("chat, encoded slash", "GET", f"{V1}/group-chats/a%2Fb/members", caller,
-             routed=False),
-        Case("members", "GET", f"{V1}/group-chats/{chat}/members", caller),
-        Case("members, not a member", "GET", f"{V1}/group-chats/{w.bobs_chat}/members", caller),
-        Case("members, bad id", "GET", f"{V1}/group-chats/x/members", caller),
-        Case("member", "GET", f"{V1}/group-chats/{chat}/members/{w.bob}", caller),
-        Case("member, bare id", "GET", f"{V1}/group-chats/{chat}/members/{_ulid(w.bob)}",
-             caller),
-        Case("member, removed", "GET", f"{V1}/group-chats/{chat}/members/{w.carol}", caller),
-        Case("member, stranger", "GET", f"{V1}/group-chats/{chat}/members/{w.stranger}",
-             caller),
-        Case("member of an invisible chat", "GET",
-             f"{V1}/group-chats/{w.bobs_chat}/members/{w.bob}", caller),
-        Case("member, bad id", "GET", f"{V1}/group-chats/{chat}/members/nope", caller),
-        Case("member, bad ids, no caller", "GET", f"{V1}/group-chats/x/members/nope"),
+        *rest_cases(w),
         Case("member, bad member id, no caller", "GET",
-             f"{V1}/group-chats/{chat}/members/nope"),
-        Case("messages", "GET", f"{V1}/group-chats/{chat}/messages", caller),
-        Case("messages, limit 2", "GET", f"{V1}/group-chats/{chat}/messages",
-             f"{caller}&limit=2"),
-        Case("messages, limit max", "GET", f"{V1}/group-chats/{chat}/messages",
-             f"{caller}&limit=5"),
-        Case("messages, before", "GET", f"{V1}/group-chats/{chat}/messages",
-             f"{caller}&before={w.cursor}"),
-        Case("messages, before and limit", "GET", f"{V1}/group-chats/{chat}/messages",
-             f"{caller}&before={w.cursor}&limit=1"),
-        *(
-            Case(f"messages, limit {raw!r}", "GET", f"{V1}/group-chats/{chat}/messages",
-                 f"{caller}&limit={raw}")
-            for raw in ["0", "-1", "6", "abc", "", "+2", "2.0", "2.5", "1_0", "%202", "1e1",
-                        "99999999999999999999999", "%D9%A3", "2&limit=9"]
-        ),
-        Case("messages, bad cursor", "GET", f"{V1}/group-chats/{chat}/messages",
-             f"{caller}&before=garbage"),
-        Case("messages, empty cursor", "GET", f"{V1}/group-chats/{chat}/messages",
-             f"{caller}&before="),
-        Case("messages, long cursor", "GET", f"{V1}/group-chats/{chat}/messages",
-             f"{caller}&before={long_cursor}"),
-        Case("messages, long cursor and bad limit", "GET",
-             f"{V1}/group-chats/{chat}/messages", f"{caller}&before={long_cursor}&limit=0"),
-        Case("messages, no caller and bad limit", "GET", f"{V1}/group-chats/{chat}/messages",
-             "limit=0"),
+             f"{CHATS}/{chat}/members/nope"),
         Case("messages, no caller, bad limit and cursor", "GET",
-             f"{V1}/group-chats/{chat}/messages", f"limit=x&before={long_cursor}"),
-        Case("messages, bad caller and bad limit", "GET", f"{V1}/group-chats/{chat}/messages",
-             "userAccountId=x&limit=0"),
-        Case("messages, bad chat id and bad limit", "GET", f"{V1}/group-chats/x/messages",
-             f"{caller}&limit=0"),
-        Case("messages, not a member", "GET", f"{V1}/group-chats/{w.bobs_chat}/messages",
-             caller),
+             f"{CHATS}/{chat}/messages", f"limit=x&before={'x' * 257}"),
         Case("messages, not a member, bad cursor", "GET",
-             f"{V1}/group-chats/{w.bobs_chat}/messages", f"{caller}&before=garbage"),
-        Case("message", "GET", f"{V1}/messages/{w.message}", caller),
-        Case("message, lower case", "GET", f"{V1}/messages/{w.message.lower()}", caller),
-        Case("message, deleted", "GET", f"{V1}/messages/{w.deleted_message}", caller),
-        Case("message, unknown", "GET", f"{V1}/messages/{UNKNOWN_MESSAGE}", caller),
-        Case("message, not a member", "GET", f"{V1}/messages/{w.message}",
-             f"userAccountId={w.stranger}"),
-        Case("message, bad id", "GET", f"{V1}/messages/Message-{w.message}", caller),
-        Case("POST chats", "POST", f"{V1}/group-chats", caller, body="{}"),
+             f"{CHATS}/{w.bobs_chat}/messages", f"{caller}&before=garbage"),
+        Case("POST chats", "POST", CHATS, caller, body=b"{}"),
         Case("DELETE message", "DELETE", f"{V1}/messages/{w.message}", caller),
         Case("PUT healthcheck", "PUT", "/query/healthcheck"),
-        Case("OPTIONS members", "OPTIONS", f"{V1}/group-chats/{chat}/members", caller),
-        Case("body over the limit", "GET", f"{V1}/group-chats", caller,
-             headers={"content-length": "100000"}),
-        Case("unknown path", "GET", f"{V1}/nothing", routed=False),
-        Case("unknown chat sub-path", "GET", f"{V1}/group-chats/{chat}/extra", caller,
-             routed=False),
-        Case("trailing slash", "GET", f"{V1}/group-chats/", caller, routed=False),
-        Case("OpenAPI document", "GET", "/query/openapi.json", routed=False),
-        Case("GraphQL", "POST", GRAPHQL_PATH, headers={"content-type": "application/json"},
-             body=json.dumps({"query": "{ __typename }"}), routed=False),
+        Case("OPTIONS members", "OPTIONS", f"{CHATS}/{chat}/members", caller),
+        Case("body over the limit", "GET", CHATS, caller,
+             headers=(("content-length", "100000"),)),
     ]  # fmt: skip
 
 
@@ -199,7 +80,7 @@ def _jwt_cases(w: World) -> list[Case]:
     chats = f"{V1}/group-chats"
     return [
         Case("jwt: chats as self", "GET", chats, f"userAccountId={a}", claims_of="alice"),
-        Case("jwt: chats, bare id as self", "GET", chats, f"userAccountId={_ulid(a)}",
+        Case("jwt: chats, bare id as self", "GET", chats, f"userAccountId={ulid_of(a)}",
              claims_of="alice"),
         Case("jwt: chats as someone else", "GET", chats, f"userAccountId={w.bob}",
              claims_of="alice"),
@@ -215,42 +96,19 @@ def _jwt_cases(w: World) -> list[Case]:
         Case("jwt: message as self", "GET", f"{V1}/messages/{w.message}",
              f"userAccountId={a}", claims_of="alice"),
         Case("jwt: healthcheck without claims", "GET", "/query/healthcheck"),
-        Case("jwt: POST without claims", "POST", chats, f"userAccountId={a}", body="{}"),
+        Case("jwt: POST without claims", "POST", chats, f"userAccountId={a}", body=b"{}"),
         Case("jwt: POST with claims", "POST", chats, f"userAccountId={a}", claims_of="alice",
-             body="{}"),
+             body=b"{}"),
         Case("jwt: bearer token nobody verifies", "GET", chats, f"userAccountId={a}",
-             headers={"authorization": "Bearer abc.def.ghi"}),
+             bearer("abc.def.ghi")),
         Case("jwt: not a bearer", "GET", chats, f"userAccountId={a}",
-             headers={"authorization": "Basic YWxpY2U6c2VjcmV0"}),
+             (("authorization", "Basic YWxpY2U6c2VjcmV0"),)),
         Case("jwt: body over the limit without claims", "GET", chats, f"userAccountId={a}",
-             headers={"content-length": "100000"}),
+             (("content-length", "100000"),)),
         Case("jwt: unknown REST path without claims", "GET", f"{chats}/{w.chat}/x",
              routed=False),
-        Case("jwt: GraphQL without claims", "POST", GRAPHQL_PATH,
-             headers={"content-type": "application/json"},
-             body=json.dumps({"query": "{ __typename }"}), routed=False),
-    ]  # fmt: skip
-
-
-def _bearer_cases(w: World, issuer: TokenIssuer) -> list[Case]:
-    a = w.alice
-    chats = f"{V1}/group-chats"
-
-    def bearer(token: str) -> dict[str, str]:
-        return {"authorization": f"Bearer {token}"}
-
-    return [
-        Case("bearer: as self", "GET", chats, f"userAccountId={a}",
-             headers=bearer(issuer.token(a))),
-        Case("bearer: as someone else", "GET", chats, f"userAccountId={w.bob}",
-             headers=bearer(issuer.token(a, key="ec"))),
-        Case("bearer: expired", "GET", chats, f"userAccountId={a}",
-             headers=bearer(issuer.token(a, expires_in=-3600))),
-        Case("bearer: wrong audience", "GET", chats, f"userAccountId={a}",
-             headers=bearer(issuer.token(a, aud="someone-else"))),
-        Case("bearer: garbage", "GET", chats, f"userAccountId={a}",
-             headers=bearer("not-a-jwt")),
-        Case("bearer: none", "GET", chats, f"userAccountId={a}"),
+        Case("jwt: GraphQL without claims", "POST", GRAPHQL_PATH, "", JSON_TYPE,
+             json.dumps({"query": "{ __typename }"}).encode(), routed=False),
     ]  # fmt: skip
 
 
@@ -261,16 +119,19 @@ EventFactory = Callable[..., dict[str, Any]]
 
 
 def _event(case: Case, world: World, stage: str, make_event: EventFactory) -> dict[str, Any]:
+    assert isinstance(case.query, str), "an API Gateway event's query string is text"
+    assert (case.chunks, case.length) == (1, None), "no chunks nor declared length in an event"
+    headers = dict(case.headers)
     event = make_event(
         case.method,
         case.path,
         stage=stage,
         query=case.query,
-        headers=case.headers,
-        body=case.body,
+        headers=headers,
+        body=None if case.body is None else case.body.decode(),
     )
-    if "content-length" in case.headers:
-        event["headers"]["content-length"] = case.headers["content-length"]
+    if "content-length" in headers:
+        event["headers"]["content-length"] = headers["content-length"]
     if case.claims_of is not None:
         subject = getattr(world, case.claims_of, case.claims_of)
         event["requestContext"]["authorizer"] = aws_jwt_event_context(subject)
@@ -345,31 +206,8 @@ def _compare(
 
 
 @pytest.fixture
-def world(read_model_url: str) -> Iterator[World]:
-    engine = create_engine_for(read_model_url)
-    seed = ReadModelSeeder(engine)
-    alice, bob, carol, stranger = seed.user(), seed.user(), seed.user(), seed.user()
-    chat = seed.group_chat(alice, "développeurs ✨")
-    seed.member(chat, bob)
-    seed.member(chat, carol)
-    seed.remove_member(chat, carol)
-    message = seed.message(chat, alice, 'héllo "wörld" 🌍 <b>&\u2028')
-    for number in range(5):
-        seed.message(chat, bob if number % 2 else alice, f"message {number}")
-    deleted_message = seed.message(chat, bob, "oops")
-    seed.delete_message(deleted_message)
-    bobs_chat = seed.group_chat(bob, "bob's")
-    deleted_chat = seed.group_chat(alice, "gone")
-    seed.delete_group_chat(deleted_chat)
-    seed.group_chat(alice, "second")
-    page = get_messages(engine, chat, alice, limit=3)
-    assert page is not None
-    assert page.next_before is not None
-    yield World(
-        alice, bob, carol, stranger, chat, bobs_chat, deleted_chat, message, deleted_message,
-        page.next_before,
-    )  # fmt: skip
-    engine.dispose()
+def world(read_model_url: str) -> World:
+    return seed_world(read_model_url)
 
 
 @pytest.fixture
@@ -432,7 +270,7 @@ def test_fast_path_answers_as_the_app_with_bearer_tokens_verified_locally(
     issuer = TokenIssuer(tmp_path)
     for name, value in issuer.environ().items():
         monkeypatch.setenv(name, value)
-    cases = [*_bearer_cases(world, issuer), Case("unknown", "GET", f"{V1}/x", routed=False)]
+    cases = [*bearer_cases(world, issuer), Case("unknown", "GET", f"{V1}/x", routed=False)]
 
     differences = _compare(cases, world, _reference(), http_api_event, caplog)
 
