@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
-from query_service.app import create_app
-from query_service.settings import Settings
-from read_model import migrate
-from read_model.testing import ReadModelSeeder
+
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:  # the tests' support modules, imported by plain name
+    sys.path.insert(0, _HERE)
+pytest.register_assert_rewrite("query_parity_scenarios")
+
+from fastapi.testclient import TestClient  # noqa: E402
+from query_service.app import create_app  # noqa: E402
+from query_service.settings import Settings  # noqa: E402
+from read_model import migrate  # noqa: E402
+from read_model.testing import ReadModelSeeder  # noqa: E402
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,11 +33,6 @@ from auth import AuthSettings
 from auth.testing import TokenIssuer
 from fastapi import FastAPI
 from http_kit.asgi_fast_path import FastPathMiddleware
-from query_service.app import create_app
-from query_service.lambda_rest import GRAPHQL_PATH
-from query_service.settings import Settings
-
-sys.path.insert(0, str(Path(__file__).parent))  # the tests' support modules, by plain name
 from query_parity_scenarios import (
     CHATS,
     JSON_TYPE,
@@ -51,6 +45,9 @@ from query_parity_scenarios import (
     rest_cases,
     seed_world,
 )
+from query_service.app import create_app
+from query_service.lambda_rest import GRAPHQL_PATH
+from query_service.settings import Settings
 
 LIMIT = 4096
 Message = dict[str, Any]

@@ -24,7 +24,6 @@ import copy
 import json
 import logging
 import os
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,14 +31,6 @@ from typing import Any
 import pytest
 from auth.testing import TokenIssuer, aws_jwt_event_context
 from http_kit.aws_lambda import HttpApiHandler
-from query_service import graphql, lambda_handler, rest
-from query_service.app import create_app
-from query_service.lambda_rest import GRAPHQL_PATH, SERVICE_NAME
-from query_service.settings import Settings
-from read_model import create_engine_for
-from telemetry.testing import reset_telemetry
-
-sys.path.insert(0, str(Path(__file__).parent))  # the tests' support modules, by plain name
 from query_parity_scenarios import (
     CHATS,
     JSON_TYPE,
@@ -52,6 +43,12 @@ from query_parity_scenarios import (
     seed_world,
     ulid_of,
 )
+from query_service import graphql, lambda_handler, rest
+from query_service.app import create_app
+from query_service.lambda_rest import GRAPHQL_PATH, SERVICE_NAME
+from query_service.settings import Settings
+from read_model import create_engine_for
+from telemetry.testing import reset_telemetry
 
 
 def _rest_cases(w: World) -> list[Case]:
