@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
+from query_service.rest import format_timestamp
 from read_model.testing import ReadModelSeeder
 
 V1 = "/query/v1"
@@ -353,3 +354,21 @@ def test_other_methods_are_not_allowed_as_problem_documents(client: TestClient) 
 
     _problem(response, 405, "method_not_allowed")
     assert "GET" in response.headers["allow"]
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (datetime(2026, 11, 28, 10, 0, 0, 123_999, tzinfo=UTC), "2026-11-28T10:00:00.123Z"),
+        (datetime(2026, 11, 28, 10, 0, tzinfo=UTC), "2026-11-28T10:00:00.000Z"),
+        (
+            datetime(
+                2026, 11, 28, 19, 30, 5, 7_000, tzinfo=timezone(timedelta(hours=9, minutes=30))
+            ),
+            "2026-11-28T10:00:05.007Z",
+        ),
+        (datetime(1970, 1, 1, tzinfo=UTC), "1970-01-01T00:00:00.000Z"),
+    ],
+)
+def test_timestamps_are_written_in_utc_with_milliseconds_and_z(value: datetime, text: str) -> None:
+    assert format_timestamp(value) == text
