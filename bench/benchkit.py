@@ -14,13 +14,16 @@ import importlib.util
 import math
 import os
 import platform
+import shutil
 import socket
 import statistics
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -68,6 +71,36 @@ def temporary_postgres_database(prefix: str = "bench") -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def fresh_read_model(
+    backend: str, prefix: str, tmp_dir: str | None = None, **engine_options: Any
+) -> Iterator[Any]:
+    """A migrated, empty read model on `backend` (`sqlite`: a file in a temporary directory
+    under `tmp_dir`; `postgres`: a temporary database); yields its SQLAlchemy engine, created with
+    `engine_options`, disposed and the database removed on exit."""
+    import read_model
+
+    @contextlib.contextmanager
+    def url() -> Iterator[str]:
+        if backend != "sqlite":
+            with temporary_postgres_database(prefix.replace("-", "_")) as postgres_url:
+                yield postgres_url
+            return
+        directory = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=tmp_dir))
+        try:
+            yield f"sqlite:///{directory / 'read_model.db'}"
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    with url() as database_url:
+        read_model.migrate(database_url)
+        engine = read_model.create_engine_for(database_url, **engine_options)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def postgres_available() -> str | None:

@@ -37,14 +37,11 @@ benchkit.fix_sys_path()
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import gc  # noqa: E402
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Iterator, Sequence  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from typing import Any  # noqa: E402
 
-import read_model  # noqa: E402
 from chat_domain import Event, GroupChatMessagePosted  # noqa: E402
 from event_store import StoredEvent  # noqa: E402
 from read_model.schema import messages  # noqa: E402
@@ -54,31 +51,6 @@ from sqlalchemy import Engine, insert  # noqa: E402
 
 BACKENDS = ("sqlite", "postgres")
 CHECKPOINT = "bench"
-
-
-@contextlib.contextmanager
-def fresh_read_model(backend: str, tmp_dir: str | None) -> Iterator[Engine]:
-    """A migrated, empty read model on `backend`; disposed (and removed) on exit."""
-    if backend == "sqlite":
-        directory = Path(tempfile.mkdtemp(prefix="bench-projector-", dir=tmp_dir))
-        url = f"sqlite:///{directory / 'read_model.db'}"
-        try:
-            read_model.migrate(url)
-            engine = read_model.create_engine_for(url, pool_size=2)
-            try:
-                yield engine
-            finally:
-                engine.dispose()
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
-        return
-    with benchkit.temporary_postgres_database("bench_projector") as url:
-        read_model.migrate(url)
-        engine = read_model.create_engine_for(url, pool_size=2)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
 
 
 @dataclass
@@ -170,11 +142,15 @@ def run_round(
 ) -> tuple[Timing, Timing | None]:
     """One round on fresh databases: apply (and the bare baseline), taking turns per batch."""
     with contextlib.ExitStack() as stack:
-        ours = stack.enter_context(fresh_read_model(backend, tmp_dir))
+        ours = stack.enter_context(
+            benchkit.fresh_read_model(backend, "bench-projector", tmp_dir, pool_size=2)
+        )
         _apply_all(ours, workload.setup, batch_size=500)
         bare_engine = None
         if baseline:
-            bare_engine = stack.enter_context(fresh_read_model(backend, tmp_dir))
+            bare_engine = stack.enter_context(
+                benchkit.fresh_read_model(backend, "bench-projector", tmp_dir, pool_size=2)
+            )
             _apply_all(bare_engine, workload.setup, batch_size=500)
         ours_timing, bare_timing = Timing(), Timing()
         ours_batches = _batches(workload.timed, batch_size)
@@ -322,7 +298,7 @@ def _with_setup(
     workload: Workload,
     action: Callable[[Engine, Sequence[StoredEvent]], None],
 ) -> None:
-    with fresh_read_model(backend, tmp_dir) as engine:
+    with benchkit.fresh_read_model(backend, "bench-projector", tmp_dir, pool_size=2) as engine:
         _apply_all(engine, workload.setup, batch_size=500)
         action(engine, workload.timed)
 

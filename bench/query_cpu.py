@@ -28,18 +28,14 @@ import benchkit
 benchkit.fix_sys_path()
 
 import argparse  # noqa: E402
-import contextlib  # noqa: E402
 import gc  # noqa: E402
 import importlib.util  # noqa: E402
-import shutil  # noqa: E402
 import subprocess  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from types import ModuleType  # noqa: E402
 from typing import Any  # noqa: E402
 
-import read_model  # noqa: E402
 from query_service import rest  # noqa: E402
 from query_service.errors import ProblemError  # noqa: E402
 from read_model import queries  # noqa: E402
@@ -58,31 +54,6 @@ QUERY_FUNCTIONS = (
 MISSING_CHAT = "GroupChat-01JBENCH000000000000000000"
 MISSING_USER = "UserAccount-01JBENCH000000000000000000"
 MISSING_MESSAGE = "01JBENCH00000000000000000A"
-
-
-@contextlib.contextmanager
-def fresh_read_model(backend: str) -> Iterator[Engine]:
-    """A migrated, empty read model on `backend`; disposed (and removed) on exit."""
-    if backend == "sqlite":
-        directory = Path(tempfile.mkdtemp(prefix="bench-query-cpu-"))
-        url = f"sqlite:///{directory / 'read_model.db'}"
-        try:
-            read_model.migrate(url)
-            engine = read_model.create_engine_for(url)
-            try:
-                yield engine
-            finally:
-                engine.dispose()
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
-        return
-    with benchkit.temporary_postgres_database("bench_query_cpu") as url:
-        read_model.migrate(url)
-        engine = read_model.create_engine_for(url)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
 
 
 Case = tuple[str, str, dict[str, str], dict[str, str]]
@@ -191,7 +162,7 @@ def cpu_per_call(run: Callable[[], Any], calls: int) -> float:
 
 
 def bench_backend(backend: str, args: argparse.Namespace, sides: dict[str, ModuleType]) -> None:
-    with fresh_read_model(backend) as engine:
+    with benchkit.fresh_read_model(backend, "bench-query-cpu") as engine:
         cases = seed(engine, args.chats, args.messages, 50)
         # Same answers from every side, before anything is timed.
         answers: dict[str, list[Any]] = {}
