@@ -51,7 +51,7 @@ from command_service.app import create_app
 from command_service.settings import Settings
 from command_test_support import ALICE, GROUP_CHATS
 from fastapi import FastAPI
-from http_kit.asgi_fast_path import FastPathMiddleware
+from http_kit.testing import fall_throughs
 
 LIMIT = 4096
 BODY_TIMEOUT = 0.3
@@ -300,23 +300,6 @@ def _same_lines(app: list[dict[str, Any]], fast: list[dict[str, Any]]) -> bool:
     if len(app) == 1 and len(fast) == 1 and app[0]["status"] == 500 and app[0]["error"] is None:
         fast = [{**fast[0], "error": None}]
     return app == fast
-
-
-def fall_throughs(app: FastAPI) -> list[str]:
-    """The paths of the HTTP requests `app`'s fast path will hand to the app behind it."""
-    app.middleware_stack = app.build_middleware_stack()
-    layer: Any = app.middleware_stack
-    while not isinstance(layer, FastPathMiddleware):
-        layer = layer.app
-    behind, paths = layer.app, []
-
-    async def recording(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            paths.append(scope["path"])
-        await behind(scope, receive, send)
-
-    layer.app = recording
-    return paths
 
 
 def run_both(

@@ -32,7 +32,7 @@ import pytest
 from auth import AuthSettings
 from auth.testing import TokenIssuer
 from fastapi import FastAPI
-from http_kit.asgi_fast_path import FastPathMiddleware
+from http_kit.testing import fall_throughs
 from query_parity_scenarios import (
     CHATS,
     JSON_TYPE,
@@ -231,23 +231,6 @@ def _access_lines(records: list[logging.LogRecord]) -> list[tuple[Any, ...]]:
         for r in records
         if r.name == "telemetry.access"
     ]
-
-
-def fall_throughs(app: FastAPI) -> list[str]:
-    """The paths of the HTTP requests `app`'s fast path will hand to the app behind it."""
-    app.middleware_stack = app.build_middleware_stack()
-    layer: Any = app.middleware_stack
-    while not isinstance(layer, FastPathMiddleware):
-        layer = layer.app
-    behind, paths = layer.app, []
-
-    async def recording(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            paths.append(scope["path"])
-        await behind(scope, receive, send)
-
-    layer.app = recording
-    return paths
 
 
 def compare(

@@ -22,4 +22,5 @@ request, nothing heavy in the Lambda handler modules) keep working.
   Lambda without a web framework (the cold-start fast path; stdlib and `telemetry` only).
 - `http_kit.asgi_fast_path`: `FastPathMiddleware`: the same `FastPath` served under an ASGI
   server, in front of the service's FastAPI app (less CPU per request than FastAPI's routing).
+- `http_kit.testing`: `fall_throughs(app)`: which requests a fast path hands on (tests).
 """
