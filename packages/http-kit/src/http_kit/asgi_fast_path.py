@@ -31,12 +31,9 @@ requests as it encloses the others; no span is made here.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Final
 
@@ -52,6 +49,7 @@ from http_kit.lambda_http import (
     request_id_for,
 )
 from http_kit.limits import BodyRefusedError, read_body
+from http_kit.loop_threads import LoopThreads
 from http_kit.problems import internal_error
 
 __all__ = ["DEFAULT_MAX_WORKERS", "FastPathMiddleware", "request_from_scope"]
@@ -131,7 +129,7 @@ class FastPathMiddleware:
         self.fast_path = fast_path
         self.body_timeout_seconds = body_timeout_seconds
         self.guard_blocks = guard_blocks
-        self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="fast-path")
+        self._pool = LoopThreads(max_workers, name="fast-path")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -198,11 +196,12 @@ class FastPathMiddleware:
             return Response.problem(internal_error()), exc
 
     def _closing_at_shutdown(self, send: Send) -> Send:
-        # The app's shutdown is the end of the requests: the pool's idle threads go with it.
+        # The app's shutdown is the end of the requests: the pool's threads go with it, once
+        # the calls they run are done (a cancelled request's commit still finishes).
         async def send_then_close(message: Message) -> None:
             await send(message)
             if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
-                self._pool.shutdown(wait=False)
+                self._pool.shutdown(wait=True)
 
         return send_then_close
 
@@ -211,9 +210,7 @@ class FastPathMiddleware:
     ) -> Response | None:
         # The request's context goes along: its request id for the log lines, and with tracing
         # on the server span, so that the event store's spans are its children.
-        context = contextvars.copy_context()
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, context.run, function, request)
+        return await self._pool.run(function, request)
 
 
 def _query_text(scope: Scope) -> str | None:
