@@ -462,7 +462,22 @@ def log_access(
         level = logging.WARNING  # no response, or cancelled: the client went away
     else:
         level = logging.INFO
-    _access_log.log(level, "%s %s %s", request.method, request.path, status, extra=fields)
+    logger = _access_log
+    if logger.isEnabledFor(level):
+        # `Logger.log` would first walk the stack for the caller's file and line (`findCaller`),
+        # which an access line does not show: a quarter of its cost. The record is otherwise the
+        # one `log` makes, and goes through the logger's filters and handlers the same way.
+        record = logger.makeRecord(
+            logger.name,
+            level,
+            __file__,
+            0,
+            "%s %s %s",
+            (request.method, request.path, status),
+            None,
+            extra=fields,
+        )
+        logger.handle(record)
 
 
 # -- tracing -----------------------------------------------------------------------------------

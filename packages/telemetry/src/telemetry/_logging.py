@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import UTC, datetime
 from typing import IO, Any
 
 __all__ = [
@@ -26,6 +26,8 @@ _RECORD_ATTRIBUTES = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys()
     | {"message", "asctime", "taskName"}
 )
+# One encoder for every line: `json.dumps` with arguments builds a new one per call.
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 _CORE_FIELDS = frozenset(
     {
         "timestamp",
@@ -84,12 +86,23 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, service_name: str) -> None:
         super().__init__()
         self.service_name = service_name
+        # (second, its ISO 8601 text): every line of one second shares the text up to the
+        # milliseconds, so it is formatted once a second rather than once a line.
+        self._second: tuple[int, str] = (-1, "")
+
+    def timestamp(self, record: logging.LogRecord) -> str:
+        """``record.created`` in ISO 8601, UTC, milliseconds: ``2024-01-02T03:04:05.678Z``."""
+        created = record.created
+        second = int(created)
+        cached_second, text = self._second
+        if second != cached_second:
+            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = (second, text)
+        return f"{text}.{int((created - second) * 1000):03d}Z"
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "timestamp": datetime.fromtimestamp(record.created, UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
+            "timestamp": self.timestamp(record),
             "level": record.levelname,
             "message": record.getMessage(),
             "logger": record.name,
@@ -110,7 +123,7 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in _RECORD_ATTRIBUTES and key not in _CORE_FIELDS:
                 entry[key] = value
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return _ENCODER.encode(entry)
 
 
 class _JsonHandler(logging.StreamHandler):  # type: ignore[type-arg]
