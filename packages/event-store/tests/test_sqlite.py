@@ -18,7 +18,7 @@ from contract import (
     snapshot_of,
 )
 from event_store import ConcurrencyError, EventStoreError, EventStoreUnavailableError
-from event_store.sqlite import _LOAD, SCHEMA_VERSION, SqliteEventStore
+from event_store.sqlite import _INSERT_FIRST_EVENT, _LOAD, SCHEMA_VERSION, SqliteEventStore
 
 
 class TestSqliteEventStore(EventStoreContract):
@@ -121,6 +121,21 @@ def test_load_sorts_nothing_when_the_aggregate_has_a_snapshot(tmp_path: Path) ->
 
         assert not [step for step in plan if "TEMP" in step or "MATERIALIZE" in step], plan
         assert store.load("a").snapshot is not None
+
+
+def test_checks_the_version_with_one_index_seek_when_appending(tmp_path: Path) -> None:
+    # The append's version check is part of its first insert: it must stay a seek in the
+    # (aggregate_id, seq_nr) index, not a scan of the events.
+    with SqliteEventStore(tmp_path / "events.db") as store:
+        store.append("a", 0, [new_event("a1")])
+        with store._connection() as conn:
+            params = ("a", 2, "evt", "t", b"", "{}", 0, 1)
+            plan = [
+                row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {_INSERT_FIRST_EVENT}", params)
+            ]
+
+        assert any(step.startswith("SEARCH events USING COVERING INDEX") for step in plan), plan
+        assert not [step for step in plan if step.startswith("SCAN events")], plan
 
 
 def test_appends_queued_behind_a_busy_writer_are_committed_together_each_with_its_own_outcome(

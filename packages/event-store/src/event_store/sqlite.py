@@ -106,6 +106,18 @@ _LOAD_WITHOUT_SNAPSHOT = (
     "SELECT position, seq_nr, event_id, event_type, payload, metadata, occurred_at_ms FROM events"
     " WHERE aggregate_id = :id ORDER BY seq_nr"
 )
+_INSERT_EVENT = (
+    "INSERT INTO events (aggregate_id, seq_nr, event_id, event_type, payload, metadata,"
+    " occurred_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+# `_INSERT_EVENT` on the condition that the aggregate's last seq_nr is the 8th parameter (0 for
+# an aggregate with no events): the append's version check. The MAX is one seek in the
+# (aggregate_id, seq_nr) index.
+_INSERT_FIRST_EVENT = (
+    "INSERT INTO events (aggregate_id, seq_nr, event_id, event_type, payload, metadata,"
+    " occurred_at_ms) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7"
+    " WHERE coalesce((SELECT MAX(seq_nr) FROM events WHERE aggregate_id = ?1), 0) = ?8"
+)
 _IDLE_CONNECTIONS = 8
 _T = TypeVar("_T")
 
@@ -385,15 +397,16 @@ class SqliteEventStore:
             # below cannot interleave with another append's.
             if idempotency is not None:
                 _check_idempotency_key(conn, idempotency.key)
-            current = _current_version(conn, aggregate_id)
-            if current != expected_version:
-                raise ConcurrencyError(aggregate_id, expected_version, current)
             try:
-                conn.executemany(
-                    "INSERT INTO events (aggregate_id, seq_nr, event_id, event_type, payload,"
-                    " metadata, occurred_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
+                # The first event goes in only if the aggregate is at `expected_version`: the
+                # version check and the insert in one statement (one call into SQLite, not two).
+                inserted = conn.execute(_INSERT_FIRST_EVENT, (*rows[0], expected_version)).rowcount
+                if inserted != 1:
+                    raise ConcurrencyError(
+                        aggregate_id, expected_version, _current_version(conn, aggregate_id)
+                    )
+                if len(rows) > 1:
+                    conn.executemany(_INSERT_EVENT, rows[1:])
             except sqlite3.IntegrityError as exc:
                 # (aggregate_id, seq_nr) cannot clash here: the write turn is held since the
                 # version check. What is left is a duplicate event id.
