@@ -13,13 +13,16 @@ def fall_throughs(app: Any) -> list[str]:
     """A list that records the paths of the HTTP requests `app`'s `FastPathMiddleware` hands to
     the app behind it (the requests its fast path does not answer).
 
-    `app` is a Starlette/FastAPI app with the middleware installed; its middleware stack is built
-    here (as it is on its first request) and the layer behind the middleware is wrapped.
+    `app` is a `http_kit.fast_path_app.FastPathApp` serving the middleware in front, or a
+    Starlette/FastAPI app with the middleware installed: then its middleware stack is built here
+    (as it is on its first request). The layer behind the middleware is wrapped.
     """
-    app.middleware_stack = app.build_middleware_stack()
-    layer: Any = app.middleware_stack
-    while not isinstance(layer, FastPathMiddleware):
-        layer = layer.app
+    layer: Any = getattr(app, "fast_path_front", None)
+    if layer is None:
+        app.middleware_stack = app.build_middleware_stack()
+        layer = app.middleware_stack
+        while not isinstance(layer, FastPathMiddleware):
+            layer = layer.app
     behind, paths = layer.app, []
 
     async def recording(scope: Scope, receive: Receive, send: Send) -> None:

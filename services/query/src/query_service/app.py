@@ -15,7 +15,7 @@ import telemetry
 from auth import AuthSettings
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from http_kit.asgi_fast_path import FastPathMiddleware
+from http_kit.fast_path_app import FastPathApp
 from http_kit.limits import BodySizeLimitMiddleware
 from read_model import create_engine_for
 from sqlalchemy import Engine
@@ -111,7 +111,8 @@ def create_app(
     The REST endpoints are served by `http_kit.asgi_fast_path.FastPathMiddleware` on the
     framework-free endpoints of `query_service.lambda_rest` (the Lambda handler's), in front of
     the FastAPI routes, which then document them (OpenAPI) and serve nothing else; the answers
-    are the same (parity tests), at a fraction of the CPU. `fast_path=False` leaves every request
+    are the same (parity tests), at a fraction of the CPU. With tracing off the middleware runs
+    before FastAPI's own layers (`http_kit.fast_path_app`). `fast_path=False` leaves every request
     to FastAPI (the parity tests compare the two).
     """
     settings = settings or Settings()
@@ -128,7 +129,7 @@ def create_app(
             if owns_engine:
                 engine.dispose()
 
-    app = FastAPI(
+    app = FastPathApp(
         title="cqrs-es query service",
         description=(
             "Reads of the group-chat read model. The caller is `userAccountId`: a group chat is "
@@ -161,8 +162,7 @@ def create_app(
     app.add_middleware(telemetry.AccessLogMiddleware)
     if fast_path:
         verifier = authenticator.verifier
-        app.add_middleware(
-            FastPathMiddleware,
+        app.serve_fast_path(
             fast_path=build_fast_path(Runtime(settings, engine, authenticator)),
             body_timeout_seconds=settings.body_timeout_seconds,
             guard_blocks=verifier is not None and verifier.fetches_keys,
