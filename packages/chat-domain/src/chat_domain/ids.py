@@ -19,6 +19,9 @@ from typing import ClassVar, Self
 from chat_domain.errors import ValidationError
 from chat_domain.ulid import InvalidUlidError, Ulid, new_ulid
 
+_new_instance = object.__new__
+_set_attribute = object.__setattr__  # frozen dataclasses are written this way
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class _UlidId:
@@ -49,18 +52,27 @@ class _UlidId:
                 f"a ULID, optionally prefixed with '{cls.PREFIX}-'" if cls.PREFIX else "a ULID"
             )
             raise ValidationError(field or cls.FIELD, f"must be {expected} ({exc})") from None
-        return cls(ulid)
+        return cls._of(ulid)
 
     @classmethod
     def generate(cls, generator: Callable[[], Ulid] = new_ulid) -> Self:
         """A new id from `generator` (default: the process-wide monotonic ULID generator)."""
-        return cls(generator())
+        return cls._of(generator())
+
+    @classmethod
+    def _of(cls, ulid: Ulid) -> Self:
+        # `cls(ulid)` without the dataclass `__init__` (a frozen one sets each field through
+        # `object.__setattr__`, the default `_text` too): ids are built several times per command.
+        new = _new_instance(cls)
+        _set_attribute(new, "ulid", ulid)
+        _set_attribute(new, "_text", None)
+        return new
 
     def __str__(self) -> str:
         text = self._text
         if text is None:
             text = f"{self.PREFIX}-{self.ulid}" if self.PREFIX else str(self.ulid)
-            object.__setattr__(self, "_text", text)  # a cache: the id does not change
+            _set_attribute(self, "_text", text)  # a cache: the id does not change
         return text
 
     def __repr__(self) -> str:

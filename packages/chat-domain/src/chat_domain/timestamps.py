@@ -17,10 +17,15 @@ def to_utc_millis(moment: datetime) -> datetime:
 
     Raises `ValueError` for a naive datetime: guessing its zone would silently shift history.
     """
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("timestamps must be timezone-aware (use datetime.now(UTC))")
-    utc = moment.astimezone(UTC)
-    return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
+    # Fast path for the common case, a datetime already in UTC (as the clocks give them and
+    # every decoded timestamp is): no offset to look up, nothing to convert.
+    utc = moment
+    if moment.tzinfo is not UTC:
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise ValueError("timestamps must be timezone-aware (use datetime.now(UTC))")
+        utc = moment.astimezone(UTC)
+    micros = utc.microsecond
+    return utc if micros % 1000 == 0 else utc.replace(microsecond=micros - micros % 1000)
 
 
 def to_epoch_ms(moment: datetime) -> int:
@@ -28,7 +33,7 @@ def to_epoch_ms(moment: datetime) -> int:
 
     Raises `ValueError` for a naive datetime, as `to_utc_millis` does.
     """
-    if moment.tzinfo is None or moment.utcoffset() is None:
+    if moment.tzinfo is not UTC and (moment.tzinfo is None or moment.utcoffset() is None):
         raise ValueError("timestamps must be timezone-aware (use datetime.now(UTC))")
     # The difference of aware datetimes is exact and floor division truncates to the
     # millisecond as `to_utc_millis` does, without building the intermediate datetimes (this

@@ -28,15 +28,19 @@ _DECODE: Final = {c: i for i, c in enumerate(ALPHABET)} | {
 }
 _LENGTH: Final = 26
 # Fast paths. Parsing checks the text with a regex (C code) and then lets `int` convert it once
-# mapped to Python's base-32 digits (0-9a-v). Formatting looks up the 26 characters two at a
-# time, 10 bits each, in a table of the 1024 pairs: 13 lookups. The first ULID character is at
-# most 7 (26 digits hold 130 bits, a ULID has 128).
+# mapped to Python's base-32 digits (0-9a-v); the mapping runs on the ASCII bytes (the regex let
+# only ASCII through), where `bytes.translate` is a table lookup, 3x faster than `str.translate`
+# with its dict. Formatting looks up the 26 characters two at a time, 10 bits each, in a table of
+# the 1024 pairs: 13 lookups, on the two halves of the value rather than on the 128-bit
+# whole (shifting a smaller int is cheaper). The first ULID character is at most 7 (26 digits
+# hold 130 bits, a ULID has 128).
 _CANONICAL_TEXT: Final = re.compile(r"[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}")
-_TO_INT_DIGITS: Final = str.maketrans(
-    ALPHABET + ALPHABET.lower(), "0123456789abcdefghijklmnopqrstuv" * 2
+_TO_INT_DIGITS: Final = bytes.maketrans(
+    (ALPHABET + ALPHABET.lower()).encode(), b"0123456789abcdefghijklmnopqrstuv" * 2
 )
 _PAIRS: Final = tuple(first + second for first in ALPHABET for second in ALPHABET)
-_PAIR_SHIFTS: Final = tuple(range(120, -1, -10))
+_LOW_HALF_BITS: Final = 60
+_LOW_HALF: Final = (1 << _LOW_HALF_BITS) - 1
 _TIMESTAMP_BITS: Final = 48
 _RANDOM_BITS: Final = 80
 _MAX_TIMESTAMP: Final = (1 << _TIMESTAMP_BITS) - 1
@@ -87,7 +91,7 @@ class Ulid:
         if _CANONICAL_TEXT.fullmatch(text) is not None:
             # Valid, hence in range: built without `__init__` and its range check (parsing ids is
             # most of decoding an event), with the text form at hand.
-            return _valid_ulid(int(text.translate(_TO_INT_DIGITS), 32), text.upper())
+            return _valid_ulid(int(text.encode().translate(_TO_INT_DIGITS), 32), text.upper())
         # Invalid: find out what is wrong, for the message.
         if len(text) != _LENGTH:
             raise InvalidUlidError(f"a ULID has {_LENGTH} characters, got {len(text)}")
@@ -123,9 +127,27 @@ class Ulid:
         text = self._text
         if text is None:
             # 26 characters are 130 bits: 2 zero bits, then the 128-bit value, read 10 bits
-            # (two characters) at a time from the top.
-            value = self.value
-            text = "".join([_PAIRS[(value >> shift) & 0x3FF] for shift in _PAIR_SHIFTS])
+            # (two characters) at a time from the top: 14 characters from the high 68 bits,
+            # 12 from the low 60. Spelled out: a loop or comprehension costs more than the
+            # lookups themselves.
+            high, low, pairs = self.value >> _LOW_HALF_BITS, self.value & _LOW_HALF, _PAIRS
+            text = "".join(
+                (
+                    pairs[high >> 60],
+                    pairs[(high >> 50) & 0x3FF],
+                    pairs[(high >> 40) & 0x3FF],
+                    pairs[(high >> 30) & 0x3FF],
+                    pairs[(high >> 20) & 0x3FF],
+                    pairs[(high >> 10) & 0x3FF],
+                    pairs[high & 0x3FF],
+                    pairs[low >> 50],
+                    pairs[(low >> 40) & 0x3FF],
+                    pairs[(low >> 30) & 0x3FF],
+                    pairs[(low >> 20) & 0x3FF],
+                    pairs[(low >> 10) & 0x3FF],
+                    pairs[low & 0x3FF],
+                )
+            )
             _set_attribute(self, "_text", text)  # a cache: the value does not change
         return text
 
