@@ -70,6 +70,33 @@ def test_raises_unavailable_when_another_process_holds_the_write_lock(tmp_path: 
     store.close()
 
 
+def test_waits_for_another_process_to_release_the_write_lock_when_appending_one_event(
+    tmp_path: Path,
+) -> None:
+    # A lone one-event append is a single statement outside BEGIN/COMMIT: it must still wait for
+    # the write lock in SQLite's busy handler, as BEGIN IMMEDIATE does, and write only after it.
+    path = tmp_path / "events.db"
+    with SqliteEventStore(path, busy_timeout_ms=10_000) as store:
+        store.append("a", 0, [new_event("a1")])
+        blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        blocker.execute("BEGIN IMMEDIATE")
+        blocker.execute(
+            "INSERT INTO events (aggregate_id, seq_nr, event_id, event_type, payload,"
+            " occurred_at_ms) VALUES ('a', 2, 'evt-other', 't', x'', 0)"
+        )
+        release = threading.Timer(0.2, lambda: (blocker.execute("COMMIT"), blocker.close()))
+        release.start()
+        try:
+            with pytest.raises(ConcurrencyError) as refused:
+                store.append("a", 1, [new_event("a2")])  # decided on version 1; the blocker wrote 2
+            assert store.append("a", 2, [new_event("a3")]) == 3
+        finally:
+            release.join()
+
+        assert refused.value.actual_version == 2
+        assert [e.event_id for e in store.load("a").events] == ["evt-a1", "evt-other", "evt-a3"]
+
+
 def test_refuses_to_open_when_the_schema_is_newer_than_the_code(tmp_path: Path) -> None:
     path = tmp_path / "events.db"
     SqliteEventStore(path).close()
