@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import multiprocessing
+import os
 import sqlite3
 import threading
 import time
@@ -17,8 +20,14 @@ from contract import (
     new_event,
     snapshot_of,
 )
-from event_store import ConcurrencyError, EventStoreError, EventStoreUnavailableError
+from event_store import (
+    ConcurrencyError,
+    EventStoreError,
+    EventStoreUnavailableError,
+    StoredEvent,
+)
 from event_store.sqlite import _INSERT_FIRST_EVENT, _LOAD, SCHEMA_VERSION, SqliteEventStore
+from multiprocess_writers import append_from_another_process
 
 
 class TestSqliteEventStore(EventStoreContract):
@@ -238,3 +247,54 @@ def test_many_threads_appending_at_once_each_get_their_own_version(tmp_path: Pat
         log = list(store.read_all())
         assert [e.position for e in log] == list(range(1, 16 * 25 + 1))
         assert all(store.load(f"agg-{n}").version == 25 for n in range(16))
+
+
+def test_stores_in_several_processes_write_one_file_gap_free_and_lose_nothing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "events.db"
+    SqliteEventStore(path).close()
+    processes, appends = 3, 30
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        outcomes = pool.starmap(
+            append_from_another_process, [(str(path), w, appends) for w in range(processes)]
+        )
+
+    with SqliteEventStore(path) as store:
+        log = list(store.read_all())
+        shared = store.load("shared", use_snapshot=False)
+    total = processes * 4 * appends
+    assert sum(won for won, _ in outcomes) == total
+    assert len(log) == 2 * total  # every acknowledged append is there, once
+    assert [e.position for e in log] == list(range(1, 2 * total + 1))
+    assert [e.seq_nr for e in shared.events] == list(range(1, total + 1))
+    for w in range(processes):
+        for t in range(4):
+            assert store_versions(log, f"own-{w}-{t}") == list(range(1, appends + 1))
+    assert Path(f"{path}-writelock").exists()
+
+
+def store_versions(log: list[StoredEvent], aggregate_id: str) -> list[int]:
+    return [e.seq_nr for e in log if e.aggregate_id == aggregate_id]
+
+
+def test_a_write_waits_while_another_process_holds_the_writer_lock_file(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    with SqliteEventStore(path) as store:
+        store.append("a", 0, [new_event("a1")])
+        lock_file = os.open(f"{path}-writelock", os.O_RDWR)
+        fcntl.flock(lock_file, fcntl.LOCK_EX)  # as a writer in another process holds it
+        done = threading.Event()
+        appender = threading.Thread(
+            target=lambda: (store.append("a", 1, [new_event("a2")]), done.set())
+        )
+        appender.start()
+        try:
+            assert not done.wait(0.3)  # waiting for its turn, not failing
+            assert store.load("a").version == 1
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+            os.close(lock_file)
+        assert done.wait(10)
+        appender.join()
+        assert store.load("a").version == 2

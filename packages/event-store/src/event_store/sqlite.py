@@ -10,15 +10,25 @@ reader tailing `read_all` can never see position n+1 before position n: the log 
 Appends from several threads at once are group-committed: those that queue while one is being
 written are committed together in the next transaction, each in a savepoint of its own, so they
 share one fsync (`synchronous=FULL`) instead of waiting for one each (`SqliteEventStore._write`).
+
+Stores in several processes (or several stores on one file in one process) take their write
+turns through an exclusive `flock` on a file beside the database, `<database>-writelock`, held
+from the start of a transaction to its commit: a writer that finds it taken sleeps in the kernel
+until it is released and starts at once, instead of polling in SQLite's busy handler, whose
+sleeps grow to 100 ms (with two command-service processes on one file that made p99 latency
+60 ms instead of 15). SQLite's own locking still decides who writes: a writer that does not
+take the file lock (the `sqlite3` shell, say) is waited for in the busy handler as before.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from types import TracebackType
@@ -168,6 +178,8 @@ class SqliteEventStore:
         self._busy_timeout_ms = busy_timeout_ms
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._writer_lock_fd: int | None = None  # see the module docstring; opened on first write
+        self._writer_lock_closer: Callable[[], object] = lambda: None
         self._queue_lock = threading.Lock()
         self._queue: list[_PendingWrite] = []
         self._idle: list[sqlite3.Connection] = []
@@ -296,12 +308,45 @@ class SqliteEventStore:
             if not pending.done:  # not written by the previous turn: this thread writes the queue
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
-                self._commit(batch)
+                self._commit_between_processes(batch)
         finally:
             self._write_lock.release()
         if pending.error is not None:
             raise pending.error
         return cast(_T, pending.result)
+
+    def _commit_between_processes(self, batch: list[_PendingWrite]) -> None:
+        """`_commit(batch)` holding the file lock that orders writers across processes."""
+        try:
+            fd = self._writer_lock()
+            # Blocks without a timeout: whoever holds it is inside one commit, whose waits are
+            # bounded by the busy timeout; this process's other writers wait on `_write_lock`,
+            # which has one. The GIL is released while waiting.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException as exc:
+            error = self._translated(exc) if isinstance(exc, Exception) else exc
+            for pending in batch:
+                pending.error = error
+                pending.done = True
+            if not isinstance(exc, Exception):
+                raise
+            return
+        try:
+            self._commit(batch)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _writer_lock(self) -> int:
+        fd = self._writer_lock_fd
+        if self._closed:
+            raise EventStoreError("the event store is closed")
+        if fd is None:
+            # Opened once and kept: the lock belongs to this open file description (O_CLOEXEC:
+            # a program this process runs must not share it).
+            fd = os.open(f"{self.path}-writelock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._writer_lock_fd = fd  # only ever set under `_write_lock`
+            self._writer_lock_closer = weakref.finalize(self, os.close, fd)
+        return fd
 
     def _commit(self, batch: list[_PendingWrite]) -> None:
         """Write `batch` in one transaction; every write ends done.
@@ -541,6 +586,14 @@ class SqliteEventStore:
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+        # The writer lock file: closed now unless a write is still in progress (then when the
+        # store is garbage-collected).
+        if self._write_lock.acquire(timeout=self._busy_timeout_ms / 1000):
+            try:
+                self._writer_lock_closer()
+                self._writer_lock_fd = None
+            finally:
+                self._write_lock.release()
 
     def __enter__(self) -> SqliteEventStore:
         return self
