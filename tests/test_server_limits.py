@@ -47,6 +47,7 @@ def test_server_limits_default_to_200_requests_and_5_s_keep_alive_on_httptools(
         "http": server_limits.http_protocol(),
         "limit_concurrency": 200,
         "timeout_keep_alive": 5,
+        "workers": 1,
     }
     assert issubclass(options["http"], HttpToolsProtocol)
 
@@ -59,6 +60,28 @@ def test_server_limits_follow_the_options_when_given() -> None:
     options = server_limits.uvicorn_options(args)
 
     assert (options["limit_concurrency"], options["timeout_keep_alive"]) == (50, 2)
+
+
+@pytest.mark.parametrize("service", ["command", "query"])
+def test_workers_come_from_the_option_else_web_concurrency_else_one(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    assert build_parser(service).parse_args([service]).workers == 1
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    assert build_parser(service).parse_args([service]).workers == 3
+    assert build_parser(service).parse_args([service, "--workers", "2"]).workers == 2
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", ""])
+def test_a_worker_count_that_is_not_a_positive_number_is_refused_with_its_value(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser("command").parse_args(["command", "--workers", value])
+
+    assert exited.value.code == 2
+    assert f"must be a whole number >= 1, not {value!r}" in capsys.readouterr().err
 
 
 def test_servers_fall_back_to_h11_and_its_head_limit_when_httptools_cannot_be_imported(
@@ -76,6 +99,7 @@ def test_servers_fall_back_to_h11_and_its_head_limit_when_httptools_cannot_be_im
         "http": "h11",
         "limit_concurrency": 200,
         "timeout_keep_alive": 5,
+        "workers": 1,
         "h11_max_incomplete_event_size": server_limits.MAX_HEADER_BYTES,
     }
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from cqrs_es import server_limits
+from cqrs_es.parent_death import die_with_parent
 
 GRACEFUL_SHUTDOWN_SECONDS = 10
 """How long in-flight requests may take to finish after SIGTERM (below `cqrs-es dev`'s wait)."""
@@ -29,26 +31,47 @@ def run(args: argparse.Namespace) -> int:
     """Serve the command service until SIGTERM/SIGINT; 2 when the configuration is invalid."""
     import uvicorn
     from command_service.app import create_app
+    from command_service.runtime import build_runtime
     from command_service.settings import Settings
     from event_store import EventStoreError
 
     try:
         settings = Settings()
-        app = create_app(settings)
+        if args.workers == 1:
+            app = create_app(settings)
+        else:
+            # The workers build their own apps; here the configuration and the store are only
+            # checked, so that a mistake is reported once, with this command's exit status.
+            build_runtime(settings).close()
     except ValueError as exc:  # pydantic's ValidationError included
         print(f"cqrs-es command: invalid configuration: {exc}", file=sys.stderr)
         return 2
     except EventStoreError as exc:
         print(f"cqrs-es command: cannot open the event store: {exc}", file=sys.stderr)
         return 1
+    options = server_limits.uvicorn_options(args)
     uvicorn.run(
-        app,
+        app if args.workers == 1 else "cqrs_es.command:worker_app",
         host=args.host,
         port=args.port if args.port is not None else settings.port,
         # Logs go through the JSON handler telemetry installed; the access log is its middleware.
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        **server_limits.uvicorn_options(args),
+        factory=args.workers > 1,
+        **options,
     )
     return 0
+
+
+def worker_app() -> Any:
+    """The app of one worker process of `--workers N` (uvicorn imports and calls it)."""
+    import multiprocessing
+
+    from command_service.app import create_app
+    from command_service.settings import Settings
+
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.pid is not None:
+        die_with_parent(parent.pid)
+    return create_app(Settings())

@@ -1,7 +1,8 @@
 """`cqrs-es dev`: the whole service on one machine, on SQLite files, with one command.
 
 Starts the command service, the query service and the read-model updater as three child
-processes (as they run in production), after creating the read-model schema. Ctrl-C (SIGINT),
+processes (as they run in production), after creating the read-model schema; the command service
+runs `--command-workers` worker processes (see `default_command_workers`). Ctrl-C (SIGINT),
 SIGTERM or SIGHUP stops them gracefully: the HTTP servers finish in-flight requests and the updater
 finishes its current batch, so nothing acknowledged is lost. The exit status is 0 after such a
 stop; it is non-zero (and stderr names the process) when a child fails, at start-up (a port in use)
@@ -11,19 +12,18 @@ or later, or does not stop cleanly. On Linux the children also stop if dev itsel
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
+
+from cqrs_es.parent_death import parent_death_hook
+from cqrs_es.server_limits import worker_count as _worker_count
 
 GRACE_SECONDS = 15.0
 """How long each child may take to stop after SIGTERM before it is killed."""
-
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +34,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
     parser.add_argument("--command-port", type=int, default=3001, help="default: 3001")
     parser.add_argument("--query-port", type=int, default=3002, help="default: 3002")
+    parser.add_argument(
+        "--command-workers",
+        type=_worker_count,
+        default=default_command_workers(),
+        help="processes of the command service (default: 2 on a machine with 2 or more CPUs, "
+        "else 1)",
+    )
+
+
+def default_command_workers() -> int:
+    """2 where there are 2 CPUs or more, else 1.
+
+    The command service is the one that works hardest per request, and one Python process runs
+    one thread at a time: a second worker lets a busy local run use a second core (SQLite
+    writers in both take turns through a lock file, see `event_store.sqlite`). The query
+    service's reads cost a fraction of that, so it keeps one.
+    """
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
 def _child_env(data_dir: Path) -> dict[str, str]:
@@ -41,30 +59,6 @@ def _child_env(data_dir: Path) -> dict[str, str]:
     env.setdefault("EVENT_STORE_URL", f"sqlite:///{data_dir / 'events.db'}")
     env.setdefault("READ_MODEL_URL", f"sqlite:///{data_dir / 'read_model.db'}")
     return env
-
-
-def _parent_death_signal() -> Callable[[], None] | None:
-    """A `preexec_fn` that makes the child receive SIGTERM when dev dies (Linux), else None.
-
-    The children run in sessions of their own (see `_spawn`), so if dev is killed with SIGKILL
-    nothing else would stop them and they would keep the ports busy. The C function is looked
-    up here, in the parent: the child runs the returned closure between fork and exec, where
-    importing or loading a library is unsafe.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def die_with_parent() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != parent:  # dev died before prctl took effect
-            os._exit(1)
-
-    return die_with_parent
 
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -75,7 +69,9 @@ def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         env=env,
         start_new_session=True,
         # preexec_fn is unsafe only in threaded parents; dev has a single thread.
-        preexec_fn=_parent_death_signal(),
+        # On Linux each child stops if dev is killed outright (it runs in a session of its own,
+        # so nothing else would stop it, and it would keep its port busy).
+        preexec_fn=parent_death_hook(),
     )
 
 
@@ -139,14 +135,26 @@ def run(args: argparse.Namespace) -> int:
 
     host = args.host
     children = {
-        "command": _spawn(["command", "--host", host, "--port", str(args.command_port)], env),
+        "command": _spawn(
+            [
+                "command",
+                "--host",
+                host,
+                "--port",
+                str(args.command_port),
+                "--workers",
+                str(args.command_workers),
+            ],
+            env,
+        ),
         "query": _spawn(["query", "--host", host, "--port", str(args.query_port)], env),
         "updater": _spawn(["updater"], env),
     }
     print(
         "cqrs-es dev is running (Ctrl-C to stop)\n"
         f"  command  http://{host}:{args.command_port}/command  "
-        f"(docs: http://{host}:{args.command_port}/command/docs)\n"
+        f"(docs: http://{host}:{args.command_port}/command/docs; "
+        f"{args.command_workers} worker{'s' if args.command_workers > 1 else ''})\n"
         f"  query    http://{host}:{args.query_port}/query  "
         f"(docs: http://{host}:{args.query_port}/query/docs)\n"
         f"  data     {data_dir}",

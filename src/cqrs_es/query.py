@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from cqrs_es import server_limits
+from cqrs_es.parent_death import die_with_parent
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -35,14 +37,31 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"cqrs-es query: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    if args.workers > 1:
+        # The workers build their own apps: this one only checked the configuration.
+        app.state.engine.dispose()
     port = args.port if args.port is not None else settings.port
     uvicorn.run(
-        app,
+        app if args.workers == 1 else "cqrs_es.query:worker_app",
         host=args.host,
         port=port,
         log_config=None,
         access_log=False,
         proxy_headers=True,
+        factory=args.workers > 1,
         **server_limits.uvicorn_options(args),
     )
     return 0
+
+
+def worker_app() -> Any:
+    """The app of one worker process of `--workers N` (uvicorn imports and calls it)."""
+    import multiprocessing
+
+    from query_service.app import create_app
+    from query_service.settings import Settings
+
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.pid is not None:
+        die_with_parent(parent.pid)
+    return create_app(Settings())

@@ -1,4 +1,11 @@
-"""Limits of the HTTP server (uvicorn) that runs a service: shared by `cqrs-es command|query`.
+"""Limits and processes of the HTTP server (uvicorn) that runs a service: shared by
+`cqrs-es command|query`.
+
+`--workers N` (default `$WEB_CONCURRENCY`, else 1) serves the port from N processes (uvicorn's
+supervisor restarts one that dies): Python runs one thread at a time per process, so a busy
+service uses one core per worker. Each worker has its own connections, caches and the limits
+below. On a SQLite event store the workers' writes take turns through a lock file
+(`event_store.sqlite`); each worker dies with the supervisor (`cqrs_es.parent_death`).
 
 Slow or huge requests must not exhaust a process:
 
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 from typing import Any
 
 DEFAULT_LIMIT_CONCURRENCY = 200
@@ -38,12 +46,30 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         f"{DEFAULT_LIMIT_CONCURRENCY})",
     )
     parser.add_argument(
+        "--workers",
+        type=worker_count,
+        default=os.environ.get("WEB_CONCURRENCY", "1"),
+        help="worker processes serving the port, each with its own connections to the store "
+        "(default: $WEB_CONCURRENCY, else 1); the limits apply to each",
+    )
+    parser.add_argument(
         "--timeout-keep-alive",
         type=int,
         default=DEFAULT_TIMEOUT_KEEP_ALIVE_SECONDS,
         help=f"seconds an idle keep-alive connection stays open (default: "
         f"{DEFAULT_TIMEOUT_KEEP_ALIVE_SECONDS})",
     )
+
+
+def worker_count(text: str) -> int:
+    """`text` as a number of worker processes (argparse type): a whole number >= 1."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {text!r}")
+    return count
 
 
 def http_protocol() -> type[asyncio.Protocol] | None:
@@ -60,6 +86,7 @@ def uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {
         "limit_concurrency": args.limit_concurrency,
         "timeout_keep_alive": args.timeout_keep_alive,
+        "workers": args.workers,
     }
     protocol = http_protocol()
     if protocol is None:
