@@ -5,10 +5,12 @@
     uv run --group bench python bench/http.py --duration 60 --clients 32
 
 Starts `cqrs-es dev` (command service, query service, read-model updater; SQLite files in a
-fresh temporary directory, free ports, tracing off) as a child process. Creates `--chats` group
-chats, then `--clients` clients post messages for `--duration` seconds, each over its own share
-of the chats (round-robin, so clients never race on one chat) and its own keep-alive
-connection, each with one request in flight and the next sent as soon as the response is in.
+fresh temporary directory, free ports, tracing off, the command service in dev's default number
+of worker processes unless `--command-workers` says otherwise) as a child process. Creates
+`--chats` group chats, then `--clients` clients post messages for `--duration` seconds, each
+over its own share of the chats (round-robin, so clients never race on one chat) and its own
+keep-alive connection, each with one request in flight and the next sent as soon as the
+response is in.
 Prints:
 
 - commands/s and the latency of POST .../post-message (p50, p99), measured by the clients
@@ -73,6 +75,8 @@ from typing import Any  # noqa: E402
 
 import httpx  # noqa: E402
 
+from cqrs_es.dev import default_command_workers  # noqa: E402
+
 EXECUTOR = "UserAccount-01JBENCH000000000000000000"
 _STOP_GRACE_SECONDS = 20.0
 POST_MESSAGE_PATH = "/command/v1/group-chats/post-message"
@@ -91,9 +95,13 @@ class Service:
 
 @contextlib.contextmanager
 def running_dev(
-    start_timeout: float = 60.0, extra_env: dict[str, str] | None = None
+    start_timeout: float = 60.0,
+    extra_env: dict[str, str] | None = None,
+    command_workers: int | None = None,
 ) -> Iterator[Service]:
-    """Start `cqrs-es dev` on free ports and a fresh data directory; stop it on exit."""
+    """Start `cqrs-es dev` on free ports and a fresh data directory; stop it on exit.
+
+    `command_workers`: dev's `--command-workers` (None: its default)."""
     data_dir = Path(tempfile.mkdtemp(prefix="bench-http-"))
     log_path = data_dir / "dev.log"
     command_port, query_port = benchkit.free_port(), benchkit.free_port()
@@ -117,6 +125,11 @@ def running_dev(
                 str(command_port),
                 "--query-port",
                 str(query_port),
+                *(
+                    ["--command-workers", str(command_workers)]
+                    if command_workers is not None
+                    else []
+                ),
             ],
             env=env,
             stdout=log,
@@ -626,30 +639,48 @@ def _cpu_seconds(stat_path: Path) -> tuple[int, float] | None:
 
 
 def _process_cpu_seconds(root_pid: int) -> dict[str, float]:
-    """CPU seconds (user + system) so far of `root_pid`'s child processes, by role.
+    """CPU seconds (user + system) so far of `root_pid`'s descendants, by role.
 
     Linux /proc only (empty elsewhere). The role is the `cqrs-es` subcommand in the command line
-    (`command`, `query`, `updater`); `cqrs-es dev` itself is the supervisor.
+    of `root_pid`'s child the process descends from (`command`, `query`, `updater`), so a
+    service's worker processes count for it; `cqrs-es dev` itself is the supervisor.
     """
-    found: dict[str, float] = {}
     proc = Path("/proc")
     if not proc.is_dir():
-        return found
+        return {}
+    processes: dict[int, tuple[int, float]] = {}
     for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        stat = _cpu_seconds(entry / "stat")
-        if stat is None or stat[0] != root_pid:
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        role = next(
-            (a.decode() for a in argv if a.decode() in ("command", "query", "updater")), "other"
-        )
-        found[role] = found.get(role, 0.0) + stat[1]
+        if entry.name.isdigit():
+            stat = _cpu_seconds(entry / "stat")
+            if stat is not None:
+                processes[int(entry.name)] = stat
+    roles: dict[int, str] = {}
+    found: dict[str, float] = {}
+    for pid, (_, cpu) in processes.items():
+        chain, current = [], pid
+        while current in processes and current != root_pid and current not in roles:
+            chain.append(current)
+            current = processes[current][0]
+        if current in roles:
+            role = roles[current]
+        elif current == root_pid and chain:
+            role = _role(chain[-1])
+        else:
+            continue  # not under root_pid
+        for member in chain:
+            roles[member] = role
+        found[role] = found.get(role, 0.0) + cpu
     return found
+
+
+def _role(pid: int) -> str:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "other"
+    return next(
+        (a.decode() for a in argv if a.decode() in ("command", "query", "updater")), "other"
+    )
 
 
 def _pid_cpu_seconds(pid: int | None) -> float | None:
@@ -777,6 +808,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="the updater's idle poll interval (UPDATER_POLL_INTERVAL_SECONDS; default: its own)",
     )
     parser.add_argument(
+        "--command-workers",
+        type=int,
+        help="dev's --command-workers (default: dev's own, 2 with 2+ CPUs)",
+    )
+    parser.add_argument(
         "--aggregate-cache-size",
         type=int,
         help="the command service's AGGREGATE_CACHE_SIZE, and the in-process reference's "
@@ -809,9 +845,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra_env["UPDATER_POLL_INTERVAL_SECONDS"] = str(args.updater_poll_ms / 1000)
     if args.aggregate_cache_size is not None:
         extra_env["AGGREGATE_CACHE_SIZE"] = str(args.aggregate_cache_size)
-    with running_dev(extra_env=extra_env) as service:
+    with running_dev(extra_env=extra_env, command_workers=args.command_workers) as service:
+        workers = args.command_workers or default_command_workers()
         print(
-            f"# cqrs-es dev on SQLite ({service.data_dir}); {args.clients} clients post for "
+            f"# cqrs-es dev on SQLite ({service.data_dir}), command service in {workers} worker "
+            f"process{'es' if workers > 1 else ''}; {args.clients} clients post for "
             f"{args.duration:.0f} s after {args.warmup:.1f} s of warm-up over {args.chats} chats;"
             f" 2 lag probers post every {args.lag_probe_ms:g} ms and poll "
             f"{args.lag_poll_ms:g} ms after each response; updater poll interval "
