@@ -2,9 +2,10 @@
 
 A service's REST endpoints are plain functions behind a `lambda_http.FastPath`; on Lambda the
 handler serves them straight from the API Gateway event. `FastPathMiddleware` serves the same
-`FastPath` under uvicorn: it is the outermost middleware of the service's FastAPI app, answers
-the requests its router routes and hands every other request (GraphQL, the OpenAPI document and
-docs, unknown paths) to the app unchanged.
+`FastPath` under uvicorn: it sits in front of the service's FastAPI app (`http_kit.fast_path_app`;
+with tracing on, as the app's outermost middleware), answers the requests its router routes and
+hands every other request (GraphQL, the OpenAPI document and docs, unknown paths) to the app
+unchanged.
 
 Why: per request, FastAPI's routing, dependency injection, pydantic validation and the
 `BaseHTTPMiddleware`-free but still layered middleware stack cost several times what a command
@@ -20,13 +21,14 @@ this middleware gives what the app's middleware gives, in the same order:
    refused before reading (413), the bytes actually received count too (413), and a body that
    takes longer than `body_timeout_seconds` to arrive gets 408; these close the connection;
 4. 405 with `Allow` for a routed path asked with another method;
-5. the endpoint, run in a thread of this middleware's pool (the endpoints block on their
-   database) with the request's context (request id, current span); an unexpected exception
-   is logged and answered with the 500 `internal_error` problem.
+5. the endpoint, run in a thread of this middleware's pool (`http_kit.loop_threads`; the
+   endpoints block on their database) with the request's context (request id, current span);
+   an unexpected exception is logged and answered with the 500 `internal_error` problem.
 
-Tracing: with tracing on, OpenTelemetry's FastAPI instrumentation wraps the whole app, this
-middleware included, so its server span (named by the app's matching route) encloses these
-requests as it encloses the others; no span is made here.
+Tracing: with tracing on, the middleware is inside the app and OpenTelemetry's FastAPI
+instrumentation wraps the app's whole middleware stack, this middleware included, so its server
+span (named by the app's matching route) encloses these requests as it encloses the others; no
+span is made here.
 """
 
 from __future__ import annotations
