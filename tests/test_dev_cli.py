@@ -17,22 +17,13 @@ from pathlib import Path
 import pytest
 
 from cqrs_es.dev import default_command_workers, describe_exit, exited_gracefully
-from cqrs_es.testing import Harness, cli_subcommand, descendants, eventually, free_port
+from cqrs_es.testing import Harness, alive, cli_subcommand, descendants, eventually, free_port
 
 
 @pytest.fixture
 def harness(tmp_path: Path) -> Iterator[Harness]:
     with Harness(tmp_path / "processes") as harness:
         yield harness
-
-
-def _alive(pid: int) -> bool:
-    """Whether `pid` runs (a zombie that nobody has reaped yet does not)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
 
 
 @pytest.mark.parametrize("returncode", [0, -signal.SIGTERM, 128 + signal.SIGTERM])
@@ -82,7 +73,7 @@ def test_dev_reports_the_child_and_exits_non_zero_when_a_port_is_in_use(
     assert code != 0, output
     assert "cqrs-es dev: command exited with status" in output
     assert "cqrs-es dev: stopped" in output
-    assert [pid for pid in children if _alive(pid)] == []
+    assert [pid for pid in children if alive(pid)] == []
 
 
 @pytest.mark.slow
@@ -99,5 +90,5 @@ def test_children_stop_when_dev_itself_is_killed(harness: Harness) -> None:
 
     assert dev.process.wait_exit() == -signal.SIGKILL
     eventually(
-        lambda: [pid for pid in children if _alive(pid)], lambda alive: not alive, "children"
+        lambda: [pid for pid in children if alive(pid)], lambda running: not running, "children"
     )

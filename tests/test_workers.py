@@ -17,6 +17,7 @@ from event_store.sqlite import SqliteEventStore
 
 from cqrs_es.testing import (
     Harness,
+    alive,
     child_environment,
     descendants,
     eventually,
@@ -44,14 +45,6 @@ def _workers(pid: int) -> list[int]:
         if b"spawn_main" in argv:
             found.append(child)
     return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
 
 
 def _command_service(harness: Harness, tmp_path: Path, workers: int = 2) -> tuple[Path, str, int]:
@@ -110,7 +103,7 @@ def test_sigterm_stops_the_workers_gracefully_and_the_supervisor_exits_cleanly(
     process.send_signal(signal.SIGTERM)
 
     assert process.wait_exit() == 0, process.output()
-    assert [w for w in workers if _alive(w)] == []
+    assert [w for w in workers if alive(w)] == []
 
 
 def test_the_workers_stop_when_the_supervisor_is_killed_outright(
@@ -122,7 +115,7 @@ def test_the_workers_stop_when_the_supervisor_is_killed_outright(
 
     os.kill(pid, signal.SIGKILL)  # the supervisor cannot stop them itself
 
-    eventually(lambda: [w for w in workers if _alive(w)], lambda alive: not alive, "workers")
+    eventually(lambda: [w for w in workers if alive(w)], lambda running: not running, "workers")
 
 
 def test_an_invalid_configuration_is_reported_once_before_any_worker_starts(

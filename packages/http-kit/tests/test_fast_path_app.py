@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from http_kit.fast_path_app import FastPathApp
 from http_kit.lambda_http import FastPath, Request, Response, Router
 from http_kit.testing import fall_throughs
-from telemetry.testing import OtlpReceiver, reset_telemetry
+from telemetry.testing import OtlpReceiver, tracing_to_receiver
 
 
 class Recorder:
@@ -74,14 +74,9 @@ def test_with_tracing_off_routed_requests_are_answered_before_fastapi_and_the_re
 
 
 @pytest.fixture
-def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[OtlpReceiver]:
-    for name in ("OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
-        monkeypatch.delenv(name, raising=False)
-    with OtlpReceiver() as started:
-        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", started.endpoint)
-        telemetry.configure("fast-path-app-test")
+def receiver() -> Iterator[OtlpReceiver]:
+    with tracing_to_receiver("fast-path-app") as started:
         yield started
-        reset_telemetry()
 
 
 def test_with_tracing_on_the_fast_path_is_inside_the_app_under_its_server_span(

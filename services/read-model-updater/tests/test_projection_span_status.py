@@ -12,16 +12,13 @@ from read_model import ReadModelUnavailableError, create_engine_for
 from read_model_updater.core import apply
 from read_model_updater.testing import HistoryBuilder, stored_event
 from sqlalchemy import Engine
-from telemetry import TelemetrySettings
-from telemetry.testing import OtlpReceiver, reset_telemetry
+from telemetry.testing import OtlpReceiver, tracing_to_receiver
 
 
 @pytest.fixture
 def receiver() -> Iterator[OtlpReceiver]:
-    with OtlpReceiver() as started:
-        telemetry.configure("updater-test", TelemetrySettings(otlp_endpoint=started.endpoint))
+    with tracing_to_receiver("updater-test") as started:
         yield started
-        reset_telemetry()
 
 
 def test_marks_the_event_span_as_an_error_when_the_event_is_parked(

@@ -235,6 +235,15 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs (Linux /proc; a zombie nobody has reaped yet does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
 def cli_subcommand(pid: int) -> str | None:
     """The sub-command of a running `python -m cqrs_es.cli <sub-command> ...`, else None."""
     try:

@@ -20,7 +20,8 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -35,6 +36,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 import telemetry
 from telemetry._logging import _JsonHandler
+from telemetry._settings import TelemetrySettings
 
 __all__ = [
     "OtlpReceiver",
@@ -43,6 +45,7 @@ __all__ = [
     "ReceivedSpan",
     "decode_spans",
     "reset_telemetry",
+    "tracing_to_receiver",
 ]
 
 TRACES_PATH = "/v1/traces"
@@ -95,6 +98,18 @@ def reset_telemetry() -> None:
         if isinstance(handler, _JsonHandler):
             root.removeHandler(handler)
             handler.close()
+
+
+@contextmanager
+def tracing_to_receiver(service_name: str) -> Iterator[OtlpReceiver]:
+    """Tracing on for ``service_name``, exporting to a new :class:`OtlpReceiver` (yielded);
+    ``reset_telemetry`` afterwards, while the receiver still listens."""
+    with OtlpReceiver() as receiver:
+        telemetry.configure(service_name, TelemetrySettings(otlp_endpoint=receiver.endpoint))
+        try:
+            yield receiver
+        finally:
+            reset_telemetry()
 
 
 def _value(value: AnyValue) -> Any:
