@@ -128,6 +128,14 @@ def test_an_invalid_configuration_is_reported_once_before_any_worker_starts(
     assert result.stdout.count("invalid configuration") == 1
 
 
+def test_workers_are_refused_an_event_store_each_would_keep_to_itself(harness: Harness) -> None:
+    env = child_environment({"EVENT_STORE_URL": "memory://"})
+    result = harness.run(["command", "--workers", "2"], env=env, check=False)
+
+    assert result.returncode == 2
+    assert "needs an event store the workers share, not memory://" in result.stdout
+
+
 def test_two_query_workers_serve_one_port(harness: Harness, tmp_path: Path) -> None:
     read_model = f"sqlite:///{tmp_path / 'read_model.db'}"
     env = child_environment({"READ_MODEL_URL": read_model})

@@ -37,6 +37,12 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         settings = Settings()
+        if args.workers > 1 and settings.event_store_url.lower().startswith("memory:"):
+            # Each worker would keep its own journal, and a client would see whichever one its
+            # connection reached.
+            raise ValueError(
+                "--workers above 1 needs an event store the workers share, not memory://"
+            )
         if args.workers == 1:
             app = create_app(settings)
         else:
