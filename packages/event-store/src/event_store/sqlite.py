@@ -12,17 +12,17 @@ written are committed together in the next transaction, each in a savepoint of i
 share one fsync (`synchronous=FULL`) instead of waiting for one each (`SqliteEventStore._write`).
 
 Stores in several processes (or several stores on one file in one process) take their write
-turns through an exclusive `flock` on a file beside the database, `<database>-writelock`, held
-from the start of a transaction to its commit: a writer that finds it taken sleeps in the kernel
-until it is released and starts at once, instead of polling in SQLite's busy handler, whose
-sleeps grow to 100 ms (with two command-service processes on one file that made p99 latency
-60 ms instead of 15). SQLite's own locking still decides who writes: a writer that does not
-take the file lock (the `sqlite3` shell, say) is waited for in the busy handler as before.
+turns through an exclusive `flock` (POSIX) on a file beside the database,
+`<database>-writelock`, held from the start of a transaction to its commit: a writer that finds
+it taken sleeps in the kernel until it is released and starts at once, instead of polling in
+SQLite's busy handler, whose sleeps grow to 100 ms (with two command-service processes on one
+file that made p99 latency 60 ms instead of 15). SQLite's own locking still decides who writes:
+a writer that does not take the file lock (the `sqlite3` shell, say) is waited for in the busy
+handler as before.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import sqlite3
@@ -131,6 +131,15 @@ _INSERT_FIRST_EVENT = (
     " WHERE coalesce((SELECT MAX(seq_nr) FROM events WHERE aggregate_id = ?1), 0) = ?8"
 )
 _IDLE_CONNECTIONS = 8
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: writers of several processes meet in
+    # SQLite's busy handler, as they did before the lock file
+    _LOCK_EX = _LOCK_UN = 0
+    _flock: Callable[[int, int], None] | None = None
+else:
+    _LOCK_EX, _LOCK_UN, _flock = fcntl.LOCK_EX, fcntl.LOCK_UN, fcntl.flock
 _T = TypeVar("_T")
 
 
@@ -317,12 +326,16 @@ class SqliteEventStore:
 
     def _commit_between_processes(self, batch: list[_PendingWrite]) -> None:
         """`_commit(batch)` holding the file lock that orders writers across processes."""
+        flock = _flock
+        if flock is None:  # pragma: no cover - not POSIX
+            self._commit(batch)
+            return
         try:
             fd = self._writer_lock()
             # Blocks without a timeout: whoever holds it is inside one commit, whose waits are
             # bounded by the busy timeout; this process's other writers wait on `_write_lock`,
             # which has one. The GIL is released while waiting.
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            flock(fd, _LOCK_EX)
         except BaseException as exc:
             error = self._translated(exc) if isinstance(exc, Exception) else exc
             for pending in batch:
@@ -334,7 +347,7 @@ class SqliteEventStore:
         try:
             self._commit(batch)
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            flock(fd, _LOCK_UN)
 
     def _writer_lock(self) -> int:
         fd = self._writer_lock_fd
