@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from cqrs_es import server_limits
-from cqrs_es.parent_death import die_with_parent
+from cqrs_es.parent_death import die_with_supervisor
 
 GRACEFUL_SHUTDOWN_SECONDS = 10
 """How long in-flight requests may take to finish after SIGTERM (below `cqrs-es dev`'s wait)."""
@@ -55,7 +55,6 @@ def run(args: argparse.Namespace) -> int:
     except EventStoreError as exc:
         print(f"cqrs-es command: cannot open the event store: {exc}", file=sys.stderr)
         return 1
-    options = server_limits.uvicorn_options(args)
     uvicorn.run(
         app if args.workers == 1 else "cqrs_es.command:worker_app",
         host=args.host,
@@ -65,19 +64,15 @@ def run(args: argparse.Namespace) -> int:
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         factory=args.workers > 1,
-        **options,
+        **server_limits.uvicorn_options(args),
     )
     return 0
 
 
 def worker_app() -> Any:
     """The app of one worker process of `--workers N` (uvicorn imports and calls it)."""
-    import multiprocessing
-
     from command_service.app import create_app
     from command_service.settings import Settings
 
-    parent = multiprocessing.parent_process()
-    if parent is not None and parent.pid is not None:
-        die_with_parent(parent.pid)
+    die_with_supervisor()
     return create_app(Settings())

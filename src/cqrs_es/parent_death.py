@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["die_with_parent", "parent_death_hook"]
+__all__ = ["die_with_parent", "die_with_supervisor", "parent_death_hook"]
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
@@ -58,3 +58,13 @@ def die_with_parent(parent: int) -> None:
     prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:
         os._exit(1)
+
+
+def die_with_supervisor() -> None:
+    """In a process started by `multiprocessing` (a uvicorn worker): `die_with_parent` for the
+    process that started it."""
+    import multiprocessing
+
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.pid is not None:
+        die_with_parent(parent.pid)

@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from cqrs_es import server_limits
-from cqrs_es.parent_death import die_with_parent
+from cqrs_es.parent_death import die_with_supervisor
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -56,12 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
 def worker_app() -> Any:
     """The app of one worker process of `--workers N` (uvicorn imports and calls it)."""
-    import multiprocessing
-
     from query_service.app import create_app
     from query_service.settings import Settings
 
-    parent = multiprocessing.parent_process()
-    if parent is not None and parent.pid is not None:
-        die_with_parent(parent.pid)
+    die_with_supervisor()
     return create_app(Settings())
