@@ -76,6 +76,7 @@ from typing import Any  # noqa: E402
 import httpx  # noqa: E402
 
 from cqrs_es.dev import default_command_workers  # noqa: E402
+from cqrs_es.testing import descendants  # noqa: E402
 
 EXECUTOR = "UserAccount-01JBENCH000000000000000000"
 _STOP_GRACE_SECONDS = 20.0
@@ -645,31 +646,18 @@ def _process_cpu_seconds(root_pid: int) -> dict[str, float]:
     of `root_pid`'s child the process descends from (`command`, `query`, `updater`), so a
     service's worker processes count for it; `cqrs-es dev` itself is the supervisor.
     """
-    proc = Path("/proc")
-    if not proc.is_dir():
+    if not Path("/proc").is_dir():
         return {}
-    processes: dict[int, tuple[int, float]] = {}
-    for entry in proc.iterdir():
-        if entry.name.isdigit():
-            stat = _cpu_seconds(entry / "stat")
-            if stat is not None:
-                processes[int(entry.name)] = stat
-    roles: dict[int, str] = {}
     found: dict[str, float] = {}
-    for pid, (_, cpu) in processes.items():
-        chain, current = [], pid
-        while current in processes and current != root_pid and current not in roles:
-            chain.append(current)
-            current = processes[current][0]
-        if current in roles:
-            role = roles[current]
-        elif current == root_pid and chain:
-            role = _role(chain[-1])
-        else:
-            continue  # not under root_pid
-        for member in chain:
-            roles[member] = role
-        found[role] = found.get(role, 0.0) + cpu
+    for child in descendants(root_pid):
+        stat = _cpu_seconds(Path(f"/proc/{child}/stat"))
+        if stat is None or stat[0] != root_pid:
+            continue  # gone, or a grandchild: counted with its ancestor below
+        role = _role(child)
+        for pid in (child, *descendants(child)):
+            own = _cpu_seconds(Path(f"/proc/{pid}/stat"))
+            if own is not None:
+                found[role] = found.get(role, 0.0) + own[1]
     return found
 
 

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from cqrs_es.parent_death import parent_death_hook
-from cqrs_es.server_limits import worker_count as _worker_count
+from cqrs_es.server_limits import worker_count
 
 GRACE_SECONDS = 15.0
 """How long each child may take to stop after SIGTERM before it is killed."""
@@ -36,7 +36,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--query-port", type=int, default=3002, help="default: 3002")
     parser.add_argument(
         "--command-workers",
-        type=_worker_count,
+        type=worker_count,
         default=default_command_workers(),
         help="processes of the command service (default: 2 on a machine with 2 or more CPUs, "
         "else 1)",

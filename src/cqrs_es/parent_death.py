@@ -40,23 +40,20 @@ def parent_death_hook() -> Callable[[], None] | None:
     if prctl is None:
         return None
     parent = os.getpid()
-
-    def die_with_this_parent() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return die_with_this_parent
+    return lambda: _arm(prctl, parent)
 
 
 def die_with_parent(parent: int) -> None:
     """From now on, receive SIGTERM when process `parent` (this one's parent) dies; exit at once
     if it already has."""
     prctl = _prctl()
-    if prctl is None:
-        return
+    if prctl is not None:
+        _arm(prctl, parent)
+
+
+def _arm(prctl: Callable[..., Any], parent: int) -> None:
     prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:
+    if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
 
 
