@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ from event_store import (
     EventStoreUnavailableError,
     StoredEvent,
 )
-from event_store.sqlite import _INSERT_FIRST_EVENT, _LOAD, SCHEMA_VERSION, SqliteEventStore
+from event_store.sqlite import _GAP, _LOAD, SCHEMA_VERSION, SqliteEventStore
 from multiprocess_writers import append_from_another_process
 
 
@@ -135,6 +136,7 @@ def test_migrates_a_version_1_file_and_keeps_its_events_when_opened(tmp_path: Pa
         store.append("a", 0, [new_event("a1")])
     with sqlite3.connect(path) as conn:  # what a file written before idempotency looks like
         conn.execute("DROP TABLE idempotency_keys")
+        conn.execute("DROP TRIGGER events_seq_nr_follows")
         conn.execute("PRAGMA user_version = 1")
 
     with SqliteEventStore(path) as migrated:
@@ -143,7 +145,30 @@ def test_migrates_a_version_1_file_and_keeps_its_events_when_opened(tmp_path: Pa
         assert migrated.load("a").version == 2
         assert migrated.get_idempotency("k") is not None
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+
+
+def test_migrates_a_version_2_file_and_checks_versions_as_before_when_opened(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "events.db"
+    with SqliteEventStore(path) as store:
+        store.append("a", 0, [new_event("a1"), new_event("a2")])
+    with sqlite3.connect(path) as conn:  # what a file written before the seq_nr trigger looks like
+        conn.execute("DROP TRIGGER events_seq_nr_follows")
+        conn.execute("PRAGMA user_version = 2")
+
+    with SqliteEventStore(path) as migrated:
+        with pytest.raises(ConcurrencyError) as ahead:
+            migrated.append("a", 5, [new_event("a6")])
+        with pytest.raises(ConcurrencyError) as behind:
+            migrated.append("a", 1, [new_event("a2-again")])
+        assert migrated.append("a", 2, [new_event("a3")]) == 3
+
+        assert [e.event_id for e in migrated.load("a").events] == ["evt-a1", "evt-a2", "evt-a3"]
+    assert (ahead.value.actual_version, behind.value.actual_version) == (2, 2)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_load_sorts_nothing_when_the_aggregate_has_a_snapshot(tmp_path: Path) -> None:
@@ -159,19 +184,44 @@ def test_load_sorts_nothing_when_the_aggregate_has_a_snapshot(tmp_path: Path) ->
         assert store.load("a").snapshot is not None
 
 
-def test_checks_the_version_with_one_index_seek_when_appending(tmp_path: Path) -> None:
-    # The append's version check is part of its first insert: it must stay a seek in the
-    # (aggregate_id, seq_nr) index, not a scan of the events.
-    with SqliteEventStore(tmp_path / "events.db") as store:
+def test_refuses_an_event_that_would_leave_a_gap_whoever_writes_it(tmp_path: Path) -> None:
+    # The seq_nr rules are the schema's, so they hold for any writer, not only for the store.
+    path = tmp_path / "events.db"
+    with SqliteEventStore(path) as store:
         store.append("a", 0, [new_event("a1")])
-        with store._connection() as conn:
-            params = ("a", 2, "evt", "t", b"", "{}", 0, 1)
-            plan = [
-                row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {_INSERT_FIRST_EVENT}", params)
-            ]
+    insert = (
+        "INSERT INTO events (aggregate_id, seq_nr, event_id, event_type, payload, occurred_at_ms)"
+        " VALUES (?, ?, ?, 't', x'', 0)"
+    )
+    with closing(sqlite3.connect(path)) as conn:
+        with pytest.raises(sqlite3.IntegrityError, match=_GAP):
+            conn.execute(insert, ("a", 3, "evt-gap"))
+        with pytest.raises(sqlite3.IntegrityError, match=_GAP):
+            conn.execute(insert, ("b", 2, "evt-first-missing"))
+        with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+            conn.execute(insert, ("a", 1, "evt-again"))
+        conn.execute(insert, ("a", 2, "evt-next"))
+        conn.commit()
+        rows = conn.execute("SELECT aggregate_id, seq_nr FROM events ORDER BY position").fetchall()
 
-        assert any(step.startswith("SEARCH events USING COVERING INDEX") for step in plan), plan
-        assert not [step for step in plan if step.startswith("SCAN events")], plan
+    assert rows == [("a", 1), ("a", 2)]
+
+
+def test_checks_the_predecessor_with_one_index_seek_when_appending(tmp_path: Path) -> None:
+    # The version check (the trigger's lookup of event v) must stay a seek in the
+    # (aggregate_id, seq_nr) index, not a scan of the events.
+    with SqliteEventStore(tmp_path / "events.db") as store, store._connection() as conn:
+        (body,) = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
+            ("events_seq_nr_follows",),
+        ).fetchone()
+        condition = body[: body.index("BEGIN")]
+        lookup = condition[condition.index("SELECT 1") : condition.rindex(")")]
+        lookup = lookup.replace("NEW.", ":")
+        plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {lookup}", ("a", 2))]
+
+    assert any(step.startswith("SEARCH events USING COVERING INDEX") for step in plan), plan
+    assert not [step for step in plan if step.startswith("SCAN events")], plan
 
 
 def test_appends_queued_behind_a_busy_writer_are_committed_together_each_with_its_own_outcome(
