@@ -172,8 +172,8 @@ _RETRYABLE = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 class SqliteEventStore:
     """An `EventStore` in a SQLite file.
 
-    Connections are pooled: each call borrows one for its duration, so any number of threads can
-    use the store at once (readers in parallel thanks to WAL, writers one after the other). The
+    Reads borrow a pooled connection for their duration, so any number of threads can read at
+    once (in parallel thanks to WAL); writes take turns on one connection of their own. The
     schema is created or migrated on construction (`ensure_schema`), which is idempotent and safe
     when several processes start on the same file at once.
 
@@ -199,6 +199,7 @@ class SqliteEventStore:
         self._write_lock = threading.Lock()
         self._writer_lock_fd: int | None = None  # see the module docstring; opened on first write
         self._writer_lock_closer: Callable[[], object] = lambda: None
+        self._writer: sqlite3.Connection | None = None  # see `_writer_connection`
         self._queue_lock = threading.Lock()
         self._queue: list[_PendingWrite] = []
         self._idle: list[sqlite3.Connection] = []
@@ -304,6 +305,22 @@ class SqliteEventStore:
         A write returns only once the transaction holding it is committed (or has failed: then
         none of it is written).
         """
+        if self._write_lock.acquire(blocking=False):
+            # No write in progress. With none queued either (the common case), this one is
+            # committed alone, without the queue's bookkeeping; otherwise with the queued ones.
+            try:
+                if not self._queue:
+                    return self._commit_alone(work, one_statement)
+                pending = _PendingWrite(work, one_statement)
+                with self._queue_lock:
+                    self._queue.append(pending)
+                    batch, self._queue = self._queue, []
+                self._commit_between_processes(batch)
+            finally:
+                self._write_lock.release()
+            if pending.error is not None:
+                raise pending.error
+            return cast(_T, pending.result)
         pending = _PendingWrite(work, one_statement)
         with self._queue_lock:
             self._queue.append(pending)
@@ -333,6 +350,51 @@ class SqliteEventStore:
         if pending.error is not None:
             raise pending.error
         return cast(_T, pending.result)
+
+    def _commit_alone(self, work: Callable[[sqlite3.Connection], _T], one_statement: bool) -> _T:
+        """`work` committed in a transaction of its own; its result, or what it raised.
+
+        What `_commit_between_processes` does for a batch of one, without the batch: the caller
+        holds the write turn and nothing is queued.
+        """
+        flock = _flock
+        try:
+            fd = self._writer_lock() if flock is not None else -1
+            if flock is not None:
+                flock(fd, _LOCK_EX)  # see `_commit_between_processes`
+            try:
+                conn = self._writer_connection()
+                try:
+                    if one_statement:
+                        return work(conn)  # its own transaction (autocommit)
+                    conn.execute("BEGIN IMMEDIATE")
+                    result = work(conn)
+                    conn.execute("COMMIT")
+                    return result
+                finally:
+                    if conn.in_transaction:  # not committed: none of it is written
+                        _roll_back(conn)
+            finally:
+                if flock is not None:
+                    flock(fd, _LOCK_UN)
+        except Exception as exc:
+            translated = self._translated(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
+
+    def _writer_connection(self) -> sqlite3.Connection:
+        """The connection writes use, opened on the first; only touched under `_write_lock`.
+
+        One connection for every write, not one from the pool: its page cache keeps the pages
+        appends go to, and a write borrows nothing.
+        """
+        conn = self._writer
+        if conn is None:
+            if self._closed:
+                raise EventStoreError("the event store is closed")
+            conn = self._writer = self._connect()
+        return conn
 
     def _commit_between_processes(self, batch: list[_PendingWrite]) -> None:
         """`_commit(batch)` holding the file lock that orders writers across processes."""
@@ -378,7 +440,7 @@ class SqliteEventStore:
         statement is then a transaction of its own (see `_write`).
         """
         try:
-            conn = self._borrow()
+            conn = self._writer_connection()
             try:
                 if len(batch) == 1 and batch[0].one_statement:
                     batch[0].result = batch[0].work(conn)  # its own transaction (autocommit)
@@ -397,7 +459,8 @@ class SqliteEventStore:
                         conn.execute("RELEASE write")
                 conn.execute("COMMIT")
             finally:
-                self._give_back(conn)  # rolls back what did not commit
+                if conn.in_transaction:  # not committed: none of it is written
+                    _roll_back(conn)
         except BaseException as exc:
             # Nothing of the batch was committed: each write fails with what stopped it.
             error = self._translated(exc) if isinstance(exc, Exception) else exc
@@ -611,10 +674,13 @@ class SqliteEventStore:
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
-        # The writer lock file: closed now unless a write is still in progress (then when the
-        # store is garbage-collected).
+        # The writer connection and lock file: closed now unless a write is still in progress
+        # (then when the store is garbage-collected).
         if self._write_lock.acquire(timeout=self._busy_timeout_ms / 1000):
             try:
+                if self._writer is not None:
+                    self._writer.close()
+                    self._writer = None
                 self._writer_lock_closer()
                 self._writer_lock_fd = None
             finally:
@@ -630,6 +696,12 @@ class SqliteEventStore:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _roll_back(conn: sqlite3.Connection) -> None:
+    # Called while an error is on its way up (or after one): a failing rollback must not hide it.
+    with suppress(sqlite3.Error):
+        conn.rollback()
 
 
 def _check_idempotency_key(conn: sqlite3.Connection, key: str) -> None:
