@@ -23,15 +23,18 @@ from contract import (
 )
 from event_store import (
     ConcurrencyError,
+    DuplicateIdempotencyKeyError,
     EventStoreError,
     EventStoreUnavailableError,
     StoredEvent,
 )
-from event_store.sqlite import _GAP, _LOAD, SCHEMA_VERSION, SqliteEventStore
+from event_store.sqlite import _GAP, _LOAD, _MIGRATIONS, SCHEMA_VERSION, SqliteEventStore
 from multiprocess_writers import append_from_another_process
 
 
 class TestSqliteEventStore(EventStoreContract):
+    enforces_unique_event_id = False  # no index on event_id (schema version 3)
+
     @pytest.fixture
     def store_factory(self, tmp_path: Path) -> Iterator[StoreFactory]:
         path = tmp_path / "events.db"
@@ -130,14 +133,30 @@ def test_raises_event_store_error_when_used_after_close(tmp_path: Path) -> None:
         store.load("a")
 
 
+def _file_at_schema_version(path: Path, version: int) -> None:
+    """A database file as the code of schema `version` left it: its migrations, no more."""
+    with closing(sqlite3.connect(path)) as conn:
+        for migration in _MIGRATIONS[:version]:
+            for statement in migration:
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {version}")
+        conn.commit()
+
+
+def _insert_raw(path: Path, *events: tuple[str, int, str]) -> None:
+    with closing(sqlite3.connect(path)) as conn:
+        conn.executemany(
+            "INSERT INTO events (aggregate_id, seq_nr, event_id, event_type, payload,"
+            " occurred_at_ms) VALUES (?, ?, ?, 'test.Happened', x'7b7d', 0)",
+            events,
+        )
+        conn.commit()
+
+
 def test_migrates_a_version_1_file_and_keeps_its_events_when_opened(tmp_path: Path) -> None:
     path = tmp_path / "events.db"
-    with SqliteEventStore(path) as store:
-        store.append("a", 0, [new_event("a1")])
-    with sqlite3.connect(path) as conn:  # what a file written before idempotency looks like
-        conn.execute("DROP TABLE idempotency_keys")
-        conn.execute("DROP TRIGGER events_seq_nr_follows")
-        conn.execute("PRAGMA user_version = 1")
+    _file_at_schema_version(path, 1)  # before idempotency records
+    _insert_raw(path, ("a", 1, "evt-a1"))
 
     with SqliteEventStore(path) as migrated:
         migrated.append("a", 1, [new_event("a2")], idempotency=idempotency("k"))
@@ -148,24 +167,28 @@ def test_migrates_a_version_1_file_and_keeps_its_events_when_opened(tmp_path: Pa
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
 
 
-def test_migrates_a_version_2_file_and_checks_versions_as_before_when_opened(
+def test_migrates_a_version_2_file_and_keeps_its_events_and_positions_when_opened(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "events.db"
-    with SqliteEventStore(path) as store:
-        store.append("a", 0, [new_event("a1"), new_event("a2")])
-    with sqlite3.connect(path) as conn:  # what a file written before the seq_nr trigger looks like
-        conn.execute("DROP TRIGGER events_seq_nr_follows")
-        conn.execute("PRAGMA user_version = 2")
+    _file_at_schema_version(path, 2)  # event ids unique, no seq_nr trigger
+    _insert_raw(path, ("a", 1, "evt-a1"), ("b", 1, "evt-b1"), ("a", 2, "evt-a2"))
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("DELETE FROM events WHERE event_id = 'evt-b1'")  # position 2 left unused
+        conn.commit()
 
     with SqliteEventStore(path) as migrated:
+        before = list(migrated.read_all())
         with pytest.raises(ConcurrencyError) as ahead:
             migrated.append("a", 5, [new_event("a6")])
         with pytest.raises(ConcurrencyError) as behind:
             migrated.append("a", 1, [new_event("a2-again")])
         assert migrated.append("a", 2, [new_event("a3")]) == 3
+        assert migrated.append("c", 0, [new_event("a3")]) == 1  # event ids are not an index
 
+        assert [(e.position, e.event_id) for e in before] == [(1, "evt-a1"), (3, "evt-a2")]
         assert [e.event_id for e in migrated.load("a").events] == ["evt-a1", "evt-a2", "evt-a3"]
+        assert [e.position for e in migrated.read_all()] == [1, 3, 4, 5]
     assert (ahead.value.actual_version, behind.value.actual_version) == (2, 2)
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -232,10 +255,17 @@ def test_appends_queued_behind_a_busy_writer_are_committed_together_each_with_it
     store.append("x", 0, [new_event("x1")])
     outcomes: dict[str, object] = {}
 
-    def append(label: str, aggregate_id: str, expected: int, name: str) -> threading.Thread:
+    def append(
+        label: str, aggregate_id: str, expected: int, name: str, key: str | None = None
+    ) -> threading.Thread:
         def run() -> None:
             try:
-                outcomes[label] = store.append(aggregate_id, expected, [new_event(name)])
+                outcomes[label] = store.append(
+                    aggregate_id,
+                    expected,
+                    [new_event(name)],
+                    idempotency=None if key is None else idempotency(key),
+                )
             except Exception as exc:
                 outcomes[label] = exc
 
@@ -252,7 +282,8 @@ def test_appends_queued_behind_a_busy_writer_are_committed_together_each_with_it
     threads += [
         append("ok", "b", 0, "b1"),
         append("stale", "x", 0, "x2"),  # x is at version 1
-        append("duplicate id", "d", 0, "b1"),  # the event id of "ok"'s event
+        append("keyed", "d", 0, "d1", key="k"),
+        append("same key", "e", 0, "e1", key="k"),  # refused: the key of "keyed" (or the reverse)
         append("also ok", "c", 0, "c1"),
     ]
     time.sleep(0.3)
@@ -265,15 +296,17 @@ def test_appends_queued_behind_a_busy_writer_are_committed_together_each_with_it
     assert outcomes["ok"] == 1
     assert outcomes["also ok"] == 1
     assert isinstance(outcomes["stale"], ConcurrencyError)
-    duplicate = outcomes["duplicate id"]
-    # Which of the two same-id events is written depends on the queue's order: exactly one.
-    if isinstance(duplicate, EventStoreError):
-        assert store.load("d").version == 0
-    else:
-        assert (duplicate, isinstance(outcomes["ok"], int)) == (1, True)
+    # Which of the two appends with one key is written depends on the queue's order: exactly one.
+    keyed = sorted([outcomes["keyed"], outcomes["same key"]], key=lambda o: isinstance(o, int))
+    assert isinstance(keyed[0], DuplicateIdempotencyKeyError)
+    assert keyed[1] == 1
+    written = "evt-d1" if outcomes["keyed"] == 1 else "evt-e1"
+    assert store.load("d").version + store.load("e").version == 1
     log = list(store.read_all())
     assert [e.position for e in log] == list(range(1, len(log) + 1))
-    assert sorted(e.event_id for e in log) == sorted({"evt-x1", "evt-a1", "evt-b1", "evt-c1"})
+    assert sorted(e.event_id for e in log) == sorted(
+        {"evt-x1", "evt-a1", "evt-b1", "evt-c1", written}
+    )
     assert store.load("x").version == 1
     store.close()
 

@@ -96,6 +96,32 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX idempotency_keys_expires_at ON idempotency_keys (expires_at)",
     ),
     (
+        # The events table again, without the UNIQUE index on event_id: a third b-tree written by
+        # every append (a third page in the WAL per commit, ~6 % of the append rate). The event
+        # id is the domain's, unique by construction (ULIDs from a monotonic generator); the
+        # store identifies an event by (aggregate_id, seq_nr) and by its position.
+        """
+        CREATE TABLE events_v3 (
+            position       INTEGER PRIMARY KEY,
+            aggregate_id   TEXT    NOT NULL,
+            seq_nr         INTEGER NOT NULL CHECK (seq_nr >= 1),
+            event_id       TEXT    NOT NULL,
+            event_type     TEXT    NOT NULL,
+            payload        BLOB    NOT NULL,
+            metadata       TEXT    NOT NULL DEFAULT '{}',
+            occurred_at_ms INTEGER NOT NULL,
+            UNIQUE (aggregate_id, seq_nr)
+        )
+        """,
+        """
+        INSERT INTO events_v3 (position, aggregate_id, seq_nr, event_id, event_type, payload,
+                               metadata, occurred_at_ms)
+        SELECT position, aggregate_id, seq_nr, event_id, event_type, payload, metadata,
+               occurred_at_ms
+        FROM events ORDER BY position
+        """,
+        "DROP TABLE events",
+        "ALTER TABLE events_v3 RENAME TO events",
         # An aggregate's events are numbered 1, 2, 3, … without gaps, whoever writes them: an
         # event whose predecessor is missing is refused (`_GAP`). With UNIQUE (aggregate_id,
         # seq_nr) this is the append's version check: inserting event v+1 succeeds only if the
@@ -554,13 +580,13 @@ class SqliteEventStore:
                 actual = _current_version(conn, aggregate_id)
                 if actual != expected_version:
                     raise ConcurrencyError(aggregate_id, expected_version, actual) from exc
-                # At the expected version, so neither seq_nr rule: a duplicate event id.
+                # At the expected version, so neither seq_nr rule: another constraint (a NULL).
                 raise EventStoreError(f"aggregate {aggregate_id!r}: {exc}") from exc
             if len(rows) > 1:
                 try:
                     conn.executemany(_INSERT_EVENT, rows[1:])
                 except sqlite3.IntegrityError as exc:
-                    # They follow the first one, which held the version: a duplicate event id.
+                    # They follow the first one, which held the version: not a conflict.
                     raise EventStoreError(f"aggregate {aggregate_id!r}: {exc}") from exc
             if snapshot_payload is not None:
                 conn.execute(
