@@ -13,6 +13,7 @@ from chat_domain import (
     Role,
     UserAccountId,
     ValidationError,
+    ids,
 )
 
 ULID_TEXT = "01ARYZ6S41TSV4RRFFQ69G5FAV"
@@ -212,3 +213,19 @@ def test_text_beyond_the_basic_plane_is_accepted(
     cls: type[GroupChatName | MessageContent],
 ) -> None:
     assert cls.parse("héllo \U0001f600 世界").value == "héllo \U0001f600 世界"
+
+
+def test_id_parse_gives_equal_ids_for_one_text_and_remembers_a_bounded_number_of_texts() -> None:
+    # Parsed ids are remembered by text (requests name the same chats again and again); a
+    # text of one kind never answers for another, and the memory stays bounded.
+    text = "GroupChat-" + ULID_TEXT
+    assert GroupChatId.parse(text) == GroupChatId.parse(text)
+    assert MessageId.parse(ULID_TEXT) == MessageId.parse(ULID_TEXT)
+    assert str(UserAccountId.parse(ULID_TEXT)) == "UserAccount-" + ULID_TEXT
+    with pytest.raises(ValidationError):
+        UserAccountId.parse(text)
+
+    texts = [str(GroupChatId.generate()) for _ in range(2 * ids._PARSED_MAX + 1)]
+
+    assert [str(GroupChatId.parse(t)) for t in texts] == texts
+    assert len(ids._parsed) <= ids._PARSED_MAX

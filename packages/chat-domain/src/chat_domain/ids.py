@@ -14,10 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, Self
+from typing import ClassVar, Final, Self, cast
 
 from chat_domain.errors import ValidationError
 from chat_domain.ulid import InvalidUlidError, Ulid, new_ulid
+
+# Ids parsed lately, by class and text: requests name the same chats and users again and again,
+# and an id is immutable, so one parse serves them all (a dict lookup instead of the regex check
+# and base-32 decoding, ~1.5 µs). Bounded: emptied when full.
+_parsed: dict[tuple[type, str], object] = {}
+_PARSED_MAX: Final = 4096
 
 _new_instance = object.__new__
 _set_attribute = object.__setattr__  # frozen dataclasses are written this way
@@ -41,6 +47,9 @@ class _UlidId:
             if raw is None:
                 raise ValidationError(field or cls.FIELD, "is required")
             raise ValidationError(field or cls.FIELD, f"must be a string, not {type(raw).__name__}")
+        known = _parsed.get((cls, raw))
+        if known is not None:
+            return cast(Self, known)
         text = raw
         prefix = cls.PREFIX
         if prefix is not None and text.startswith(f"{prefix}-"):
@@ -52,7 +61,11 @@ class _UlidId:
                 f"a ULID, optionally prefixed with '{cls.PREFIX}-'" if cls.PREFIX else "a ULID"
             )
             raise ValidationError(field or cls.FIELD, f"must be {expected} ({exc})") from None
-        return cls._of(ulid)
+        parsed = cls._of(ulid)
+        if len(_parsed) >= _PARSED_MAX:
+            _parsed.clear()
+        _parsed[cls, raw] = parsed
+        return parsed
 
     @classmethod
     def generate(cls, generator: Callable[[], Ulid] = new_ulid) -> Self:
