@@ -9,7 +9,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -361,23 +361,76 @@ def store_versions(log: list[StoredEvent], aggregate_id: str) -> list[int]:
     return [e.seq_nr for e in log if e.aggregate_id == aggregate_id]
 
 
+def _meet_another_writer(store: SqliteEventStore, path: Path, aggregate_id: str) -> None:
+    """Append while another connection holds SQLite's write lock for 0.2 s: a first BUSY."""
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.2, lambda: (blocker.execute("ROLLBACK"), blocker.close()))
+    release.start()
+    try:
+        assert store.append(aggregate_id, 0, [new_event(f"{aggregate_id}1")]) == 1  # waited
+    finally:
+        release.join()
+
+
+@contextmanager
+def _lock_file_held(path: Path) -> Iterator[None]:
+    lock_file = os.open(f"{path}-writelock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(lock_file, fcntl.LOCK_EX)  # as a writer in another process holds it
+    try:
+        yield
+    finally:
+        fcntl.flock(lock_file, fcntl.LOCK_UN)
+        os.close(lock_file)
+
+
 def test_a_write_waits_while_another_process_holds_the_writer_lock_file(tmp_path: Path) -> None:
     path = tmp_path / "events.db"
     with SqliteEventStore(path) as store:
-        store.append("a", 0, [new_event("a1")])
-        lock_file = os.open(f"{path}-writelock", os.O_RDWR)
-        fcntl.flock(lock_file, fcntl.LOCK_EX)  # as a writer in another process holds it
+        _meet_another_writer(store, path, "a")
         done = threading.Event()
         appender = threading.Thread(
             target=lambda: (store.append("a", 1, [new_event("a2")]), done.set())
         )
-        appender.start()
-        try:
+        with _lock_file_held(path):
+            appender.start()
             assert not done.wait(0.3)  # waiting for its turn, not failing
             assert store.load("a").version == 1
-        finally:
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
-            os.close(lock_file)
         assert done.wait(10)
         appender.join()
         assert store.load("a").version == 2
+
+
+def test_a_store_that_met_no_other_writer_writes_without_the_lock_file(tmp_path: Path) -> None:
+    # Two syscalls less per commit; SQLite's own lock still orders the writes.
+    path = tmp_path / "events.db"
+    with SqliteEventStore(path) as store, _lock_file_held(path):
+        assert store.append("a", 0, [new_event("a1")]) == 1
+        assert store.append("a", 1, [new_event("a2"), new_event("a3")]) == 3
+        assert store.load("a").version == 3
+
+
+def test_takes_turns_after_meeting_a_writer_and_skips_the_lock_again_once_alone(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "events.db"
+    with SqliteEventStore(path) as store:
+        store.CONTENTION_MEMORY_S = 0.5
+        with _lock_file_held(path):
+            assert store.append("solo", 0, [new_event("solo1")]) == 1  # alone: no lock file
+        _meet_another_writer(store, path, "a")  # waited in SQLite, then wrote: not failed
+
+        done = threading.Event()
+        appender = threading.Thread(
+            target=lambda: (store.append("a", 1, [new_event("a2")]), done.set())
+        )
+        with _lock_file_held(path):
+            appender.start()
+            assert not done.wait(0.2)  # in turn through the lock file now
+        assert done.wait(10)
+        appender.join()
+
+        time.sleep(0.6)  # no other writer met since: alone again
+        with _lock_file_held(path):
+            assert store.append("a", 2, [new_event("a3")]) == 3
+        assert [e.event_id for e in store.load("a").events] == ["evt-a1", "evt-a2", "evt-a3"]
