@@ -339,22 +339,14 @@ class SqliteEventStore:
         A write returns only once the transaction holding it is committed (or has failed: then
         none of it is written).
         """
-        if self._write_lock.acquire(blocking=False):
-            # No write in progress. With none queued either (the common case), this one is
-            # committed alone, without the queue's bookkeeping; otherwise with the queued ones.
+        holding = self._write_lock.acquire(blocking=False)
+        if holding and not self._queue:
+            # No write in progress and none queued (the common case): this one is committed
+            # alone, without the queue's bookkeeping.
             try:
-                if not self._queue:
-                    return self._commit_alone(work, one_statement)
-                pending = _PendingWrite(work, one_statement)
-                with self._queue_lock:
-                    self._queue.append(pending)
-                    batch, self._queue = self._queue, []
-                self._commit_between_processes(batch)
+                return self._commit_alone(work, one_statement)
             finally:
                 self._write_lock.release()
-            if pending.error is not None:
-                raise pending.error
-            return cast(_T, pending.result)
         pending = _PendingWrite(work, one_statement)
         with self._queue_lock:
             self._queue.append(pending)
@@ -363,7 +355,7 @@ class SqliteEventStore:
         # threads appending at once, that made p99 append latency over a second and let some
         # appends fail with "database is locked" after the busy timeout (bench/http.py). Writers
         # in other processes still wait in the busy handler.
-        if not self._write_lock.acquire(timeout=self._busy_timeout_ms / 1000):
+        if not holding and not self._write_lock.acquire(timeout=self._busy_timeout_ms / 1000):
             with self._queue_lock:
                 waiting = any(queued is pending for queued in self._queue)
                 if waiting:
