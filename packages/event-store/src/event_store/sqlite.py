@@ -370,7 +370,7 @@ class SqliteEventStore:
             if not pending.done:  # not written by the previous turn: this thread writes the queue
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
-                self._commit_between_processes(batch)
+                self._commit_batch(batch)
         finally:
             self._write_lock.release()
         if pending.error is not None:
@@ -380,7 +380,7 @@ class SqliteEventStore:
     def _commit_alone(self, work: Callable[[sqlite3.Connection], _T], one_statement: bool) -> _T:
         """`work` committed in a transaction of its own; its result, or what it raised.
 
-        What `_commit_between_processes` does for a batch of one, without the batch: the caller
+        What `_commit_batch` does for a batch of one, without the batch: the caller
         holds the write turn and nothing is queued.
         """
 
@@ -400,7 +400,7 @@ class SqliteEventStore:
                 raise
             raise translated from exc
 
-    def _commit_between_processes(self, batch: list[_PendingWrite]) -> None:
+    def _commit_batch(self, batch: list[_PendingWrite]) -> None:
         """Write `batch` in one transaction, in turn with other processes; every write ends done.
 
         `BEGIN IMMEDIATE` … `COMMIT`, each write in a savepoint of its own, unless the batch is a
