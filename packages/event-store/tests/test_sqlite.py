@@ -434,3 +434,43 @@ def test_takes_turns_after_meeting_a_writer_and_skips_the_lock_again_once_alone(
         with _lock_file_held(path):
             assert store.append("a", 2, [new_event("a3")]) == 3
         assert [e.event_id for e in store.load("a").events] == ["evt-a1", "evt-a2", "evt-a3"]
+
+
+def _hold_write_lock(path: Path, seconds: float) -> threading.Thread:
+    """Another connection holds SQLite's write lock for `seconds`, as a long migration does."""
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(seconds, lambda: (blocker.execute("ROLLBACK"), blocker.close()))
+    release.start()
+    return release
+
+
+def test_opening_waits_for_another_process_writing_longer_than_the_busy_timeout(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "events.db"
+    SqliteEventStore(path).close()
+    release = _hold_write_lock(path, 0.6)
+    started = time.monotonic()
+    try:
+        with SqliteEventStore(path, busy_timeout_ms=100) as store:
+            waited = time.monotonic() - started
+            assert store.append("a", 0, [new_event("a1")]) == 1
+    finally:
+        release.join()
+
+    assert waited >= 0.5
+
+
+def test_opening_gives_up_after_waiting_schema_wait_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "events.db"
+    SqliteEventStore(path).close()
+    monkeypatch.setattr(SqliteEventStore, "SCHEMA_WAIT_S", 0.3)
+    release = _hold_write_lock(path, 1.5)
+    try:
+        with pytest.raises(EventStoreUnavailableError):
+            SqliteEventStore(path, busy_timeout_ms=100)
+    finally:
+        release.join()

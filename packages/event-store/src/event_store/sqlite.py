@@ -209,6 +209,10 @@ class SqliteEventStore:
     could lose the last commits), because an acknowledged command must never be lost.
     """
 
+    SCHEMA_WAIT_S = 120.0
+    """Seconds opening a store waits for another process's write, a long migration say (see
+    `ensure_schema`), before it raises `EventStoreUnavailableError`."""
+
     CONTENTION_MEMORY_S = 10.0
     """Seconds a store keeps taking turns through the file lock after it last met another
     writer (see `_in_turn_with_other_writers`)."""
@@ -523,7 +527,9 @@ class SqliteEventStore:
         """Create or migrate the tables to `SCHEMA_VERSION`; a no-op when already there.
 
         Runs inside `BEGIN IMMEDIATE`, so concurrent processes migrate one after the other and
-        each sees the other's `user_version`.
+        each sees the other's `user_version`. A migration can hold the write lock for seconds
+        (version 3 copies the events: ~2 s per 200,000), longer than the busy timeout: a store
+        opened meanwhile waits for it, up to `SCHEMA_WAIT_S`, instead of failing.
         """
 
         def migrate(conn: sqlite3.Connection) -> None:
@@ -539,7 +545,14 @@ class SqliteEventStore:
             if current != SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
-        self._write(migrate)
+        deadline = time.monotonic() + self.SCHEMA_WAIT_S
+        while True:
+            try:
+                self._write(migrate)
+                return
+            except EventStoreUnavailableError:
+                if time.monotonic() >= deadline:
+                    raise
 
     # -- the port ----------------------------------------------------------------------------
 
