@@ -597,7 +597,10 @@ def test_lost_connection_is_reported_invalidated_and_the_engine_connects_again(
         pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
         connection.rollback()
         with migrated_engine.connect() as other:
-            other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid or 0)})")
+            # Waits until the backend has gone: a statement racing its exit could find the
+            # socket closed before the server's "terminating connection" message, which psycopg
+            # does not always report as a broken connection (the pool's pre-ping replaces it).
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid or 0)}, 5000)")
 
         with pytest.raises(exc.DBAPIError) as raised:
             project(connection, created)
