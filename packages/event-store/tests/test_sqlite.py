@@ -361,12 +361,18 @@ def store_versions(log: list[StoredEvent], aggregate_id: str) -> list[int]:
     return [e.seq_nr for e in log if e.aggregate_id == aggregate_id]
 
 
-def _meet_another_writer(store: SqliteEventStore, path: Path, aggregate_id: str) -> None:
-    """Append while another connection holds SQLite's write lock for 0.2 s: a first BUSY."""
+def _hold_write_lock(path: Path, seconds: float) -> threading.Thread:
+    """Another connection holds SQLite's write lock for `seconds`, as a long migration does."""
     blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     blocker.execute("BEGIN IMMEDIATE")
-    release = threading.Timer(0.2, lambda: (blocker.execute("ROLLBACK"), blocker.close()))
+    release = threading.Timer(seconds, lambda: (blocker.execute("ROLLBACK"), blocker.close()))
     release.start()
+    return release
+
+
+def _meet_another_writer(store: SqliteEventStore, path: Path, aggregate_id: str) -> None:
+    """Append while another connection holds SQLite's write lock for 0.2 s: a first BUSY."""
+    release = _hold_write_lock(path, 0.2)
     try:
         assert store.append(aggregate_id, 0, [new_event(f"{aggregate_id}1")]) == 1  # waited
     finally:
@@ -434,15 +440,6 @@ def test_takes_turns_after_meeting_a_writer_and_skips_the_lock_again_once_alone(
         with _lock_file_held(path):
             assert store.append("a", 2, [new_event("a3")]) == 3
         assert [e.event_id for e in store.load("a").events] == ["evt-a1", "evt-a2", "evt-a3"]
-
-
-def _hold_write_lock(path: Path, seconds: float) -> threading.Thread:
-    """Another connection holds SQLite's write lock for `seconds`, as a long migration does."""
-    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    blocker.execute("BEGIN IMMEDIATE")
-    release = threading.Timer(seconds, lambda: (blocker.execute("ROLLBACK"), blocker.close()))
-    release.start()
-    return release
 
 
 def test_opening_waits_for_another_process_writing_longer_than_the_busy_timeout(
