@@ -42,6 +42,7 @@ from chat_domain import (
     UlidGenerator,
     UpcasterRegistry,
     UserAccountId,
+    codec,
     decide,
     decode,
     decode_state,
@@ -492,3 +493,18 @@ def test_decode_state_names_the_damage_when_snapshot_bytes_are_corrupt() -> None
         decode_state(flipped)
     with pytest.raises(DecodeError, match="format version 4 cannot be read"):
         decode_state(b"\x00\x04" + encode_state(FINAL_STATE)[2:])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"a": 1, "b": -2, "big": 2**80, "f": 1.5, "t": True, "n": None, "s": "x"},
+        {"text": 'quotes " and \\ backslash\n\ttab \u0001 control', "é": "ünïcødé 字 🎉"},
+        {"nested": {"list": [1, "two", [3.25, {"four": False}]], "empty": [], "obj": {}}},
+        {"surrogate escape": "\u2028\u2029", "max": 253_402_300_799_999},
+    ],
+)
+def test_payload_json_is_what_json_dumps_writes(data: dict[str, object]) -> None:
+    expected = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    assert codec._dumps(data) == expected

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Self, TypeAlias
 
+from chat_domain._frozen import quick_init
 from chat_domain.ids import GroupChatId, MemberId, MessageId, UserAccountId
 from chat_domain.ulid import Ulid, new_ulid
 from chat_domain.values import GroupChatName, MessageContent, Role
@@ -28,6 +29,7 @@ def _executor(raw: object) -> UserAccountId:
     return UserAccountId.parse(raw, field="executorId")
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CreateGroupChat:
     """Create a group chat named `name`; the executor becomes its first administrator.
@@ -54,6 +56,7 @@ class CreateGroupChat:
         )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RenameGroupChat:
     """Give the group chat a new name. Administrators only."""
@@ -72,6 +75,7 @@ class RenameGroupChat:
         )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AddMember:
     """Add `user_account_id` with `role`. Administrators only. `member_id` is the new id."""
@@ -102,6 +106,7 @@ class AddMember:
         )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RemoveMember:
     """Remove `user_account_id` from the members. Administrators only."""
@@ -120,6 +125,7 @@ class RemoveMember:
         )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PostMessage:
     """Post `content` as the executor. Members only. `message_id` is the new message's id."""
@@ -147,6 +153,7 @@ class PostMessage:
         )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class EditMessage:
     """Replace a message's content. Only its sender may."""
@@ -169,6 +176,7 @@ class EditMessage:
         )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class DeleteMessage:
     """Delete a message. Its sender or an administrator may."""
@@ -187,6 +195,7 @@ class DeleteMessage:
         )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class DeleteGroupChat:
     """Delete the group chat. Administrators only."""

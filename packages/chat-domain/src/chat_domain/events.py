@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeAlias
 
+from chat_domain._frozen import quick_init
 from chat_domain.ids import EventId, GroupChatId, MemberId, MessageId, UserAccountId
 from chat_domain.state import Member, Message
 from chat_domain.values import GroupChatName
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class GroupChatEvent:
     """Fields every event has.
@@ -34,6 +36,7 @@ class GroupChatEvent:
     occurred_at: datetime
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class GroupChatCreated(GroupChatEvent):
     """The group chat was created; `member` is the creator's membership (an administrator)."""
@@ -42,6 +45,7 @@ class GroupChatCreated(GroupChatEvent):
     member: Member
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class GroupChatRenamed(GroupChatEvent):
     """The group chat got the new `name`."""
@@ -49,6 +53,7 @@ class GroupChatRenamed(GroupChatEvent):
     name: GroupChatName
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class GroupChatMemberAdded(GroupChatEvent):
     """`member` joined the group chat."""
@@ -56,6 +61,7 @@ class GroupChatMemberAdded(GroupChatEvent):
     member: Member
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class GroupChatMemberRemoved(GroupChatEvent):
     """The membership `member_id` of `user_account_id` ended."""
@@ -64,6 +70,7 @@ class GroupChatMemberRemoved(GroupChatEvent):
     user_account_id: UserAccountId
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class GroupChatMessagePosted(GroupChatEvent):
     """`message` was posted (its `sender_id` is the executor)."""
@@ -71,6 +78,7 @@ class GroupChatMessagePosted(GroupChatEvent):
     message: Message
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class GroupChatMessageEdited(GroupChatEvent):
     """`message` got new content; it is the whole message after the edit."""
@@ -78,6 +86,7 @@ class GroupChatMessageEdited(GroupChatEvent):
     message: Message
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class GroupChatMessageDeleted(GroupChatEvent):
     """The message `message_id` was deleted."""
@@ -85,6 +94,7 @@ class GroupChatMessageDeleted(GroupChatEvent):
     message_id: MessageId
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class GroupChatDeleted(GroupChatEvent):
     """The group chat was deleted. No payload beyond the envelope."""

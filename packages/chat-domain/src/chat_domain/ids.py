@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, Final, Self, cast
 
+from chat_domain._frozen import quick_init
 from chat_domain.errors import ValidationError
 from chat_domain.ulid import InvalidUlidError, Ulid, new_ulid
 
@@ -25,10 +26,8 @@ from chat_domain.ulid import InvalidUlidError, Ulid, new_ulid
 _parsed: dict[tuple[type, str], object] = {}
 _PARSED_MAX: Final = 4096
 
-_new_instance = object.__new__
-_set_attribute = object.__setattr__  # frozen dataclasses are written this way
 
-
+@quick_init
 @dataclass(frozen=True, slots=True, order=True)
 class _UlidId:
     """Base of the ULID-backed ids. Subclasses set `PREFIX` (or not) and the default `FIELD`."""
@@ -61,7 +60,7 @@ class _UlidId:
                 f"a ULID, optionally prefixed with '{cls.PREFIX}-'" if cls.PREFIX else "a ULID"
             )
             raise ValidationError(field or cls.FIELD, f"must be {expected} ({exc})") from None
-        parsed = cls._of(ulid)
+        parsed = cls(ulid)
         if len(_parsed) >= _PARSED_MAX:
             _parsed.clear()
         _parsed[cls, raw] = parsed
@@ -70,29 +69,36 @@ class _UlidId:
     @classmethod
     def generate(cls, generator: Callable[[], Ulid] = new_ulid) -> Self:
         """A new id from `generator` (default: the process-wide monotonic ULID generator)."""
-        return cls._of(generator())
-
-    @classmethod
-    def _of(cls, ulid: Ulid) -> Self:
-        # `cls(ulid)` without the dataclass `__init__` (a frozen one sets each field through
-        # `object.__setattr__`, the default `_text` too): ids are built several times per command.
-        new = _new_instance(cls)
-        _set_attribute(new, "ulid", ulid)
-        _set_attribute(new, "_text", None)
-        return new
+        return cls(generator())
 
     def __str__(self) -> str:
         text = self._text
         if text is None:
             text = f"{self.PREFIX}-{self.ulid}" if self.PREFIX else str(self.ulid)
-            _set_attribute(self, "_text", text)  # a cache: the id does not change
+            _set_text(self, text)  # a cache: the id does not change
         return text
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}('{self}')"
 
+    # Equal when of the same class and ULID, as `dataclasses` would write it, but without a
+    # tuple per side and a second call to compare the ULIDs: commands compare ids on every
+    # rule. The subclasses inherit these (and the ordering) rather than have them written again.
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return self.ulid.value == other.ulid.value
+        return NotImplemented
 
-@dataclass(frozen=True, slots=True, order=True, repr=False)
+    def __hash__(self) -> int:
+        return hash(self.ulid.value)
+
+
+# Sets the frozen `_text` of an id (its slot's descriptor: see `chat_domain._frozen`).
+_set_text: Final[Callable[[_UlidId, str], None]] = vars(_UlidId)["_text"].__set__
+
+
+@quick_init
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class GroupChatId(_UlidId):
     """Identifies a group chat (the aggregate). Wire form `GroupChat-<ULID>`."""
 
@@ -100,7 +106,8 @@ class GroupChatId(_UlidId):
     FIELD: ClassVar[str] = "groupChatId"
 
 
-@dataclass(frozen=True, slots=True, order=True, repr=False)
+@quick_init
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class UserAccountId(_UlidId):
     """Identifies a user account (an executor, a member, a sender). `UserAccount-<ULID>`."""
 
@@ -108,21 +115,24 @@ class UserAccountId(_UlidId):
     FIELD: ClassVar[str] = "userAccountId"
 
 
-@dataclass(frozen=True, slots=True, order=True, repr=False)
+@quick_init
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class MemberId(_UlidId):
     """Identifies one membership of a user account in a group chat. A bare ULID."""
 
     FIELD: ClassVar[str] = "memberId"
 
 
-@dataclass(frozen=True, slots=True, order=True, repr=False)
+@quick_init
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class MessageId(_UlidId):
     """Identifies a message. A bare ULID."""
 
     FIELD: ClassVar[str] = "messageId"
 
 
-@dataclass(frozen=True, slots=True, order=True, repr=False)
+@quick_init
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class EventId(_UlidId):
     """Identifies an event. A bare ULID."""
 

@@ -11,12 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from chat_domain._frozen import quick_init
+
 DEFAULT_MAX_MEMBERS: Final = 1000
 """Default most members one group chat may have at once."""
 DEFAULT_MAX_MESSAGES: Final = 10_000
 """Default most messages one group chat may hold (deleted ones included: they stay in its state)."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Limits:
     """How large a group chat may grow.

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from chat_domain._frozen import quick_init
 from chat_domain.ids import GroupChatId, MemberId, MessageId, UserAccountId
 from chat_domain.message_index import MessageIndex
 from chat_domain.values import GroupChatName, MessageContent, Role
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Member:
     """A user account's membership in a group chat."""
@@ -26,6 +28,7 @@ class Member:
         return self.role is Role.ADMINISTRATOR
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Message:
     """A message as events carry it to the read model (content and timestamps included).
@@ -41,6 +44,7 @@ class Message:
     updated_at: datetime
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class MessageRef:
     """What the rules need to know of a live (posted, not deleted) message.
@@ -56,6 +60,7 @@ class MessageRef:
     created_at: datetime
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class GroupChat:
     """The state of one group chat.

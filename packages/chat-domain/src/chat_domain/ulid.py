@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
 
+from chat_domain._frozen import quick_init
+
 ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 """Crockford's base32 alphabet (no I, L, O, U)."""
 
@@ -47,13 +49,13 @@ _MAX_TIMESTAMP: Final = (1 << _TIMESTAMP_BITS) - 1
 _MAX_RANDOM: Final = (1 << _RANDOM_BITS) - 1
 _MAX_VALUE: Final = (1 << 128) - 1
 _new_instance: Final = object.__new__
-_set_attribute: Final = object.__setattr__  # frozen dataclasses are written this way
 
 
 class InvalidUlidError(ValueError):
     """A string or number is not a valid ULID."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, order=True)
 class Ulid:
     """An immutable ULID value. Compares, hashes and sorts by its 128-bit integer `value`."""
@@ -148,11 +150,16 @@ class Ulid:
                     pairs[low & 0x3FF],
                 )
             )
-            _set_attribute(self, "_text", text)  # a cache: the value does not change
+            _set_text(self, text)  # a cache: the value does not change
         return text
 
     def __repr__(self) -> str:
         return f"Ulid('{self}')"
+
+
+# Set the frozen fields of a `Ulid` (through their slots' descriptors: see `chat_domain._frozen`).
+_set_value: Final[Callable[[Ulid, int], None]] = vars(Ulid)["value"].__set__
+_set_text: Final[Callable[[Ulid, str | None], None]] = vars(Ulid)["_text"].__set__
 
 
 def _valid_ulid(value: int, text: str | None = None) -> Ulid:
@@ -162,8 +169,8 @@ def _valid_ulid(value: int, text: str | None = None) -> Ulid:
     generating. `text`, when given, is the value's text form (upper-case).
     """
     ulid: Ulid = _new_instance(Ulid)
-    _set_attribute(ulid, "value", value)
-    _set_attribute(ulid, "_text", text)
+    _set_value(ulid, value)
+    _set_text(ulid, text)
     return ulid
 
 

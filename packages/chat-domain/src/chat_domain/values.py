@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final, Self
 
+from chat_domain._frozen import quick_init
 from chat_domain.errors import ValidationError
 
 GROUP_CHAT_NAME_MAX_LENGTH: Final = 100
@@ -36,6 +37,7 @@ def _require_unicode(value: str, field: str) -> None:
             ) from None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class GroupChatName:
     """A group chat's name: 1 to 100 characters once surrounding whitespace is trimmed.
@@ -73,6 +75,7 @@ class GroupChatName:
         return self.value
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class MessageContent:
     """A message's text: not blank, at most 4,000 characters, kept exactly as written.
