@@ -268,18 +268,31 @@ class GroupChatRepository:
             for encoded in map(encode, events)
         ]
         aggregate_id = str(group_chat_id)
-        with _store_call("append", self._store, aggregate_id) as span:
+        snapshot = lambda: encode_state(state)  # noqa: E731 - called only when one is due
+        if not telemetry.tracing_enabled():  # no span to fill in (see `_UNTRACED`)
+            return self._append(aggregate_id, expected_version, new_events, snapshot, idempotency)
+        with _traced_store_call("append", self._store, aggregate_id) as span:
             span.set_attribute("event_store.expected_version", expected_version)
             span.set_attribute("event_store.event_count", len(new_events))
-            snapshot = lambda: encode_state(state)  # noqa: E731 - called only when one is due
-            if idempotency is None:
-                version = self._store.append(aggregate_id, expected_version, new_events, snapshot)
-            else:
-                version = self._store.append(
-                    aggregate_id, expected_version, new_events, snapshot, idempotency=idempotency
-                )
+            version = self._append(
+                aggregate_id, expected_version, new_events, snapshot, idempotency
+            )
             span.set_attribute("event_store.version", version)
         return version
+
+    def _append(
+        self,
+        aggregate_id: str,
+        expected_version: int,
+        new_events: list[NewEvent],
+        snapshot: Callable[[], bytes],
+        idempotency: IdempotencyRecord | None,
+    ) -> int:
+        if idempotency is None:
+            return self._store.append(aggregate_id, expected_version, new_events, snapshot)
+        return self._store.append(
+            aggregate_id, expected_version, new_events, snapshot, idempotency=idempotency
+        )
 
     def find_idempotency(self, group_chat_id: GroupChatId, key: str) -> IdempotencyRecord | None:
         """The unexpired idempotency record under `key` (a consistent read), or None."""
