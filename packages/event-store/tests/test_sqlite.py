@@ -67,6 +67,24 @@ def test_uses_wal_and_records_the_schema_version_when_created(tmp_path: Path) ->
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
+def test_the_wal_starts_over_after_wal_autocheckpoint_pages(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    limit = SqliteEventStore.WAL_AUTOCHECKPOINT_PAGES
+    with SqliteEventStore(path) as store:
+        with store._connection() as conn:
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == limit
+        largest = 0
+        for n in range(3 * limit):  # a few WAL pages each: several checkpoints
+            store.append(f"chat-{n % 50}", n // 50, [new_event(f"e{n}")])
+            largest = max(largest, os.path.getsize(f"{path}-wal"))
+        # Reset after each checkpoint rather than grown: at most the limit plus one commit.
+        assert largest <= (limit + 10) * (page_size + 24) + 32
+        assert [e.seq_nr for e in store.load("chat-7").events] == list(
+            range(1, 3 * limit // 50 + 1)
+        )
+
+
 def test_raises_unavailable_when_another_process_holds_the_write_lock(tmp_path: Path) -> None:
     path = tmp_path / "events.db"
     store = SqliteEventStore(path, busy_timeout_ms=50)

@@ -217,6 +217,17 @@ class SqliteEventStore:
     """Seconds a store keeps taking turns through the file lock after it last met another
     writer (see `_in_turn_with_other_writers`)."""
 
+    WAL_AUTOCHECKPOINT_PAGES = 500
+    """WAL frames (pages) after which a commit copies the WAL into the database and the WAL
+    starts over (SQLite's default is 1,000).
+
+    A WAL file is created anew each time a database is opened, and it grows until its first
+    reset: while it grows, every commit's `fdatasync` must also write the file's inode and
+    block map to disk (ext4: two more synchronous writes, a third of a commit's time there).
+    Half the WAL halves that stretch after every start (the first ~230 appends instead of
+    ~450, `bench/event_store.py`: 1.87x to 1.93x the baseline's rate); once it is reset,
+    appends cost the same with either size (measured after 800 warm-up appends)."""
+
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -260,6 +271,7 @@ class SqliteEventStore:
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
             self._enable_wal(conn)
             conn.execute("PRAGMA synchronous = FULL")
+            conn.execute(f"PRAGMA wal_autocheckpoint = {int(self.WAL_AUTOCHECKPOINT_PAGES)}")
         except BaseException:
             conn.close()
             raise
