@@ -116,7 +116,28 @@ def decide(
     # The GroupChatEvent fields, in declaration order, shared by the event built below.
     envelope = (event_id, state.id, state.seq_nr + 1, command.executor_id, at)
     event: Event
-    match command:
+    match command:  # posts first: by far the most frequent command
+        case PostMessage():
+            if not state.is_member(command.executor_id):
+                raise NotAMemberError(
+                    f"{command.executor_id} is not a member and cannot post messages"
+                )
+            if state.message_count >= limits.max_messages:
+                raise TooManyMessagesError(
+                    f"group chat {state.id} already holds {state.message_count} messages, "
+                    f"the most allowed is {limits.max_messages}"
+                )
+            if state.is_message_id_used(command.message_id):
+                raise ValueError(f"message id {command.message_id} is already in use")
+            message = Message(
+                id=command.message_id,
+                sender_id=command.executor_id,
+                content=command.content,
+                deleted=False,
+                created_at=at,
+                updated_at=at,
+            )
+            event = GroupChatMessagePosted(*envelope, message=message)
         case RenameGroupChat():
             _require_administrator(state, command.executor_id)
             if command.name == state.name:
@@ -155,27 +176,6 @@ def decide(
                 member_id=removed.id,
                 user_account_id=removed.user_account_id,
             )
-        case PostMessage():
-            if not state.is_member(command.executor_id):
-                raise NotAMemberError(
-                    f"{command.executor_id} is not a member and cannot post messages"
-                )
-            if state.message_count >= limits.max_messages:
-                raise TooManyMessagesError(
-                    f"group chat {state.id} already holds {state.message_count} messages, "
-                    f"the most allowed is {limits.max_messages}"
-                )
-            if state.is_message_id_used(command.message_id):
-                raise ValueError(f"message id {command.message_id} is already in use")
-            message = Message(
-                id=command.message_id,
-                sender_id=command.executor_id,
-                content=command.content,
-                deleted=False,
-                created_at=at,
-                updated_at=at,
-            )
-            event = GroupChatMessagePosted(*envelope, message=message)
         case EditMessage():
             original = _require_message(state, command.message_id)
             if original.sender_id != command.executor_id:
@@ -251,16 +251,16 @@ def evolve(state: GroupChat | None, event: Event) -> GroupChat:
         )
     _check_sequence(state.id, state.seq_nr, event.aggregate_id, event.seq_nr)
     name, members, index, deleted = state.name, state.members, state.message_index, state.deleted
-    match event:
+    match event:  # posts first: by far the most frequent event
+        case GroupChatMessagePosted():
+            posted = event.message
+            index = index.posted(posted.id, posted.sender_id, posted.created_at)
         case GroupChatRenamed():
             name = event.name
         case GroupChatMemberAdded():
             members = (*members, event.member)
         case GroupChatMemberRemoved():
             members = tuple(m for m in members if m.user_account_id != event.user_account_id)
-        case GroupChatMessagePosted():
-            posted = event.message
-            index = index.posted(posted.id, posted.sender_id, posted.created_at)
         case GroupChatMessageEdited():
             # The edited message replaces the live one (an edit of an unknown or deleted
             # message, which `decide` never produces, changes nothing).

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, Final, Self, cast
+from typing import Any, ClassVar, Final, Self
 
 from chat_domain._frozen import quick_init
 from chat_domain.errors import ValidationError
@@ -23,7 +23,7 @@ from chat_domain.ulid import InvalidUlidError, Ulid, new_ulid
 # Ids parsed lately, by class and text: requests name the same chats and users again and again,
 # and an id is immutable, so one parse serves them all (a dict lookup instead of the regex check
 # and base-32 decoding, ~1.5 µs). Bounded: emptied when full.
-_parsed: dict[tuple[type, str], object] = {}
+_parsed: dict[tuple[type, str], Any] = {}
 _PARSED_MAX: Final = 4096
 
 
@@ -46,9 +46,9 @@ class _UlidId:
             if raw is None:
                 raise ValidationError(field or cls.FIELD, "is required")
             raise ValidationError(field or cls.FIELD, f"must be a string, not {type(raw).__name__}")
-        known = _parsed.get((cls, raw))
+        known: Self | None = _parsed.get((cls, raw))
         if known is not None:
-            return cast(Self, known)
+            return known
         text = raw
         prefix = cls.PREFIX
         if prefix is not None and text.startswith(f"{prefix}-"):

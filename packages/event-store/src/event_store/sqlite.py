@@ -401,15 +401,14 @@ class SqliteEventStore:
         """
 
         def transaction(conn: sqlite3.Connection) -> _T:
-            if one_statement:
-                return work(conn)  # its own transaction (autocommit)
             conn.execute("BEGIN IMMEDIATE")
             result = work(conn)
             conn.execute("COMMIT")
             return result
 
         try:
-            return self._in_turn_with_other_writers(transaction)
+            # One statement is a transaction of its own (autocommit).
+            return self._in_turn_with_other_writers(work if one_statement else transaction)
         except Exception as exc:
             translated = self._translated(exc)
             if translated is exc:
@@ -579,7 +578,8 @@ class SqliteEventStore:
     ) -> int:
         """Append `events` if the aggregate is at `expected_version`; see `EventStore.append`."""
         validate_append(aggregate_id, expected_version, events)
-        validate_idempotency(idempotency)
+        if idempotency is not None:
+            validate_idempotency(idempotency)
         new_version = expected_version + len(events)
         # Computed before taking the write lock: the factory is caller code, and the write lock
         # blocks every other writer. Discarded if the append fails.
