@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import fcntl
+import gc
+import logging
 import multiprocessing
 import os
 import sqlite3
@@ -83,6 +85,71 @@ def test_the_wal_starts_over_after_wal_autocheckpoint_pages(tmp_path: Path) -> N
         assert [e.seq_nr for e in store.load("chat-7").events] == list(
             range(1, 3 * limit // 50 + 1)
         )
+
+
+def _checkpoint_threads(path: Path) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == f"checkpoint {path}" and t.is_alive()]
+
+
+class _CheckpointsOnlyInTheBackground(SqliteEventStore):
+    WAL_AUTOCHECKPOINT_PAGES = 1_000_000  # writers never checkpoint themselves
+    CHECKPOINT_AFTER_COMMITS = 20
+
+
+def test_a_thread_checkpoints_the_wal_and_stops_with_the_store(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    store = _CheckpointsOnlyInTheBackground(path)
+    size_before = os.path.getsize(path)
+    assert _checkpoint_threads(path) == []  # started with the first checkpoint it is asked for
+    for n in range(200):
+        store.append(f"chat-{n % 40}", n // 40, [new_event(f"e{n}")])
+    assert len(_checkpoint_threads(path)) == 1
+    # Only the thread copies the WAL into the database file, which therefore grows.
+    deadline = time.monotonic() + 10
+    while os.path.getsize(path) == size_before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert os.path.getsize(path) > size_before
+    store.close()
+    assert _checkpoint_threads(path) == []
+    with SqliteEventStore(path) as reopened:
+        assert len(list(reopened.read_all())) == 200
+
+
+def test_a_store_dropped_without_close_leaves_no_checkpoint_thread(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    store = _CheckpointsOnlyInTheBackground(path)
+    for n in range(50):
+        store.append("chat", n, [new_event(f"e{n}")])
+    assert len(_checkpoint_threads(path)) == 1
+    del store
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while _checkpoint_threads(path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _checkpoint_threads(path) == []
+
+
+def test_a_failing_background_checkpoint_is_logged_and_appends_go_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    class CheckpointCannotConnect(_CheckpointsOnlyInTheBackground):
+        def _connect(self) -> sqlite3.Connection:
+            if threading.current_thread().name.startswith("checkpoint "):
+                raise sqlite3.OperationalError("unable to open database file")
+            return super()._connect()
+
+    caplog.set_level(logging.INFO, logger="event_store.sqlite")
+    path = tmp_path / "events.db"
+    with CheckpointCannotConnect(path) as store:
+        for n in range(100):
+            store.append("chat", n, [new_event(f"e{n}")])
+        deadline = time.monotonic() + 10
+        while "background checkpoint skipped" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert "unable to open database file" in caplog.text
+        assert len(_checkpoint_threads(path)) == 1  # still there for the next request
+        assert store.append("chat", 100, [new_event("e100")]) == 101
+    assert _checkpoint_threads(path) == []
 
 
 def test_raises_unavailable_when_another_process_holds_the_write_lock(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ there, and it takes turns from then on.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -179,6 +180,7 @@ except ImportError:  # pragma: no cover - not POSIX: writers of several processe
 else:
     _LOCK_EX, _LOCK_NB, _LOCK_UN, _flock = fcntl.LOCK_EX, fcntl.LOCK_NB, fcntl.LOCK_UN, fcntl.flock
 _T = TypeVar("_T")
+_log = logging.getLogger(__name__)
 
 
 class _PendingWrite:
@@ -217,6 +219,16 @@ class SqliteEventStore:
     """Seconds a store keeps taking turns through the file lock after it last met another
     writer (see `_in_turn_with_other_writers`)."""
 
+    CHECKPOINT_AFTER_COMMITS = 100
+    """Commits after which a thread of the store copies the WAL into the database (a passive
+    checkpoint, on a connection of its own), so that writers rarely do it themselves.
+
+    A checkpoint copies the pages the WAL holds into the database file and syncs it: a few
+    milliseconds, which the commit that crossed `WAL_AUTOCHECKPOINT_PAGES` would otherwise
+    spend before it returns. 100 commits stay under that limit (two or three WAL pages each), so
+    the WAL restarts at the next write after the thread's checkpoint; a writer still checkpoints
+    itself at the limit when the thread falls behind (or never runs: another process, a fork)."""
+
     WAL_AUTOCHECKPOINT_PAGES = 500
     """WAL frames (pages) after which a commit copies the WAL into the database and the WAL
     starts over (SQLite's default is 1,000).
@@ -249,6 +261,8 @@ class SqliteEventStore:
         self._writer: sqlite3.Connection | None = None  # see `_writer_connection`
         self._writer_waits = True  # the writer connection has the busy timeout (not 0)
         self._contended_until = 0.0  # `time.monotonic()` until which other writers are expected
+        self._commits_since_checkpoint = 0  # see `_committed`
+        self._checkpointer: _Checkpointer | None = None
         self._queue_lock = threading.Lock()
         self._queue: list[_PendingWrite] = []
         self._idle: list[sqlite3.Connection] = []
@@ -408,12 +422,14 @@ class SqliteEventStore:
 
         try:
             # One statement is a transaction of its own (autocommit).
-            return self._in_turn_with_other_writers(work if one_statement else transaction)
+            result = self._in_turn_with_other_writers(work if one_statement else transaction)
         except Exception as exc:
             translated = self._translated(exc)
             if translated is exc:
                 raise
             raise translated from exc
+        self._committed()
+        return result
 
     def _commit_batch(self, batch: list[_PendingWrite]) -> None:
         """Write `batch` in one transaction, in turn with other processes; every write ends done.
@@ -444,6 +460,7 @@ class SqliteEventStore:
 
         try:
             self._in_turn_with_other_writers(transaction)
+            self._committed()
         except BaseException as exc:
             # Nothing of the batch was committed: each write fails with what stopped it.
             error = self._translated(exc) if isinstance(exc, Exception) else exc
@@ -497,6 +514,22 @@ class SqliteEventStore:
             return _rolled_back_on_error(conn, transaction)
         finally:
             flock(fd, _LOCK_UN)
+
+    def _committed(self) -> None:
+        """Count a commit; every `CHECKPOINT_AFTER_COMMITS`, wake the checkpoint thread.
+
+        Called holding `_write_lock`. The thread starts with the first checkpoint it is asked for.
+        """
+        self._commits_since_checkpoint += 1
+        if self._commits_since_checkpoint < self.CHECKPOINT_AFTER_COMMITS:
+            return
+        self._commits_since_checkpoint = 0
+        if self._checkpointer is None and not self._closed:
+            self._checkpointer = checkpointer = _Checkpointer(self._connect, self.path)
+            # A store dropped without `close` must not leave the thread and its connection.
+            weakref.finalize(self, checkpointer.stop, 0.0)
+        if self._checkpointer is not None:
+            self._checkpointer.request()
 
     def _writer_connection(self) -> sqlite3.Connection:
         """The connection writes use, opened on the first; only touched under `_write_lock`.
@@ -738,6 +771,9 @@ class SqliteEventStore:
         # The writer connection and lock file: closed now unless a write is still in progress
         # (then when the store is garbage-collected).
         if self._write_lock.acquire(timeout=self._busy_timeout_ms / 1000):
+            checkpointer, self._checkpointer = self._checkpointer, None
+            if checkpointer is not None:
+                checkpointer.stop()
             try:
                 if self._writer is not None:
                     self._writer.close()
@@ -757,6 +793,58 @@ class SqliteEventStore:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class _Checkpointer:
+    """A daemon thread that runs a passive checkpoint of the database at `path` when asked.
+
+    Passive: it copies what it can without waiting for readers or writers, and never blocks
+    them. Its failures (another process checkpointing at the same moment, say) are logged and
+    forgotten: writers still checkpoint themselves at `WAL_AUTOCHECKPOINT_PAGES`.
+    """
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], path: str) -> None:
+        # Weak: the thread must not keep the store alive (see `SqliteEventStore._committed`).
+        self._connect = weakref.WeakMethod(connect)
+        self._path = path
+        self._wanted = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name=f"checkpoint {path}", daemon=True)
+        self._thread.start()
+
+    def request(self) -> None:
+        """Ask for a checkpoint (one runs soon; requests made meanwhile add none)."""
+        self._wanted.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread after the checkpoint it may be running (waiting up to `timeout`
+        seconds for it); the thread closes its connection."""
+        self._stopping = True
+        self._wanted.set()
+        if timeout > 0 and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            while True:
+                self._wanted.wait()
+                self._wanted.clear()
+                if self._stopping:
+                    return
+                try:
+                    if conn is None:
+                        connect = self._connect()
+                        if connect is None:  # the store is gone
+                            return
+                        conn = connect()
+                        del connect
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as exc:
+                    _log.info("%s: background checkpoint skipped: %s", self._path, exc)
+        finally:
+            if conn is not None:
+                conn.close()
 
 
 def _rolled_back_on_error(
