@@ -115,6 +115,21 @@ def test_a_thread_checkpoints_the_wal_and_stops_with_the_store(tmp_path: Path) -
         assert len(list(reopened.read_all())) == 200
 
 
+def test_writes_go_on_when_no_checkpoint_thread_can_be_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse(thread: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    path = tmp_path / "events.db"
+    with _CheckpointsOnlyInTheBackground(path) as store:
+        for n in range(50):
+            assert store.append("chat", n, [new_event(f"e{n}")]) == n + 1
+        assert [e.seq_nr for e in store.load("chat").events] == list(range(1, 51))
+    assert "no checkpoint thread: can't start new thread" in caplog.text
+
+
 def test_a_store_dropped_without_close_leaves_no_checkpoint_thread(tmp_path: Path) -> None:
     path = tmp_path / "events.db"
     store = _CheckpointsOnlyInTheBackground(path)

@@ -460,7 +460,6 @@ class SqliteEventStore:
 
         try:
             self._in_turn_with_other_writers(transaction)
-            self._committed()
         except BaseException as exc:
             # Nothing of the batch was committed: each write fails with what stopped it.
             error = self._translated(exc) if isinstance(exc, Exception) else exc
@@ -469,6 +468,8 @@ class SqliteEventStore:
                     pending.error = error
             if not isinstance(exc, Exception):
                 raise  # an interrupt: raised where it happened
+        else:
+            self._committed()
         finally:
             for pending in batch:
                 pending.done = True
@@ -525,7 +526,12 @@ class SqliteEventStore:
             return
         self._commits_since_checkpoint = 0
         if self._checkpointer is None and not self._closed:
-            self._checkpointer = checkpointer = _Checkpointer(self._connect, self.path)
+            try:
+                self._checkpointer = checkpointer = _Checkpointer(self._connect, self.path)
+            except RuntimeError as exc:  # no thread to be had: the writes are committed all
+                # the same, and writers checkpoint themselves at `WAL_AUTOCHECKPOINT_PAGES`
+                _log.warning("%s: no checkpoint thread: %s", self.path, exc)
+                return
             # A store dropped without `close` must not leave the thread and its connection.
             weakref.finalize(self, checkpointer.stop, 0.0)
         if self._checkpointer is not None:
