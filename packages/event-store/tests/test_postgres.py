@@ -72,6 +72,23 @@ def test_retries_a_read_but_not_an_append_when_a_connection_breaks_in_use(
         assert store.append("a", 1, [new_event("a2")]) == 2
 
 
+def test_appends_on_after_a_refused_append_on_the_same_connection(postgres_url: str) -> None:
+    # One connection, so every append runs on its kept cursor, the refused one included.
+    with PostgresEventStore(postgres_url, min_size=1, max_size=1) as store:
+        store.append("a", 0, [new_event("a1")])
+        with pytest.raises(EventStoreError, match="duplicate event id"):
+            store.append("b", 0, [new_event("a1")])  # a server-side error on the cursor
+        assert store.append("b", 0, [new_event("b1")]) == 1
+        assert store.append("a", 1, [new_event("a2"), new_event("a3")]) == 3
+
+        assert [(e.aggregate_id, e.seq_nr) for e in store.read_all()] == [
+            ("a", 1),
+            ("b", 1),
+            ("a", 2),
+            ("a", 3),
+        ]
+
+
 def test_loads_the_snapshot_and_only_the_later_events_in_one_statement(postgres_url: str) -> None:
     with PostgresEventStore(postgres_url, snapshot_interval=2) as store:
         store.append("a", 0, [new_event("a1"), new_event("a2")], lambda: b"state@2")

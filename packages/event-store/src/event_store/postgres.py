@@ -28,7 +28,9 @@ in autocommit mode, the call is its own transaction and the commit needs no extr
 Inside the function, which is VOLATILE, each statement takes a fresh snapshot under READ
 COMMITTED, so the reasoning above holds statement for statement. Connections are not checked
 with a query before use either (see `PostgresEventStore._getconn`). PostgreSQL's own prepared
-statements kick in after a few calls on a connection (psycopg's `prepare_threshold`).
+statements kick in after a few calls on a connection (psycopg's `prepare_threshold`), and each
+pooled connection keeps one cursor for appends (`_StoreConnection`), so their parameters' adapters
+are looked up once per connection rather than once per call.
 """
 
 from __future__ import annotations
@@ -234,6 +236,24 @@ _LOAD_WITHOUT_SNAPSHOT = (
 )
 
 
+class _StoreConnection(psycopg.Connection[Any]):
+    """A pooled connection that keeps one cursor for the store's appends.
+
+    A new cursor looks up the adapter of every parameter again on its first execute (~8 us of
+    client CPU for the append's 13 parameters); a kept one reuses what it found. Only appends use
+    it: their result is one small row, so the cursor holds no big result between calls.
+    """
+
+    _append_cursor: psycopg.Cursor[Any] | None = None
+
+    def append_cursor(self) -> psycopg.Cursor[Any]:
+        """This connection's append cursor, created on first use."""
+        cursor = self._append_cursor
+        if cursor is None or cursor.closed:
+            cursor = self._append_cursor = self.cursor()
+        return cursor
+
+
 class PostgresEventStore:
     """An `EventStore` in PostgreSQL, safe to share between threads (a pooled connection per call).
 
@@ -271,8 +291,9 @@ class PostgresEventStore:
             raise ValueError(f"invalid PostgreSQL URL: {exc}") from None
         # A server that drops packets would otherwise hang a pool worker for minutes.
         connect_timeout = {} if "connect_timeout" in given else {"connect_timeout": 5}
-        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+        self._pool: ConnectionPool[_StoreConnection] = ConnectionPool(
             url,
+            connection_class=_StoreConnection,
             min_size=min_size,
             max_size=max_size,
             open=False,
@@ -301,7 +322,7 @@ class PostgresEventStore:
         )
 
     @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+    def _connection(self) -> Iterator[_StoreConnection]:
         try:
             conn = self._getconn()
             try:
@@ -316,7 +337,7 @@ class PostgresEventStore:
             # serialization failure: all transient.
             raise EventStoreUnavailableError(f"PostgreSQL event store unavailable: {exc}") from exc
 
-    def _getconn(self) -> psycopg.Connection[Any]:
+    def _getconn(self) -> _StoreConnection:
         """A pooled connection, skipping those the server has closed while they sat idle.
 
         Instead of a query before each use (a round trip per call, what
@@ -443,7 +464,7 @@ class PostgresEventStore:
         # broken connection: the commit may have happened (see the class docstring).
         with self._connection() as conn:
             try:
-                row = conn.execute(statement, params).fetchone()
+                row = conn.append_cursor().execute(statement, params).fetchone()
             except psycopg.errors.UniqueViolation as exc:
                 raise _unique_violation(exc, aggregate_id, expected_version) from exc
         assert row is not None
