@@ -19,7 +19,6 @@ import socket
 import statistics
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -144,45 +143,6 @@ def machine_line() -> str:
         f"python {platform.python_version()} on {platform.system()} {platform.machine()}, "
         f"{os.cpu_count()} CPUs, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
-
-
-def fsync_probe(
-    directory: str | os.PathLike[str] | None = None,
-    *,
-    busy_s: float = 0.0002,
-    count: int = 200,
-) -> tuple[float, float]:
-    """Median `fdatasync` latency in ms of a 4 KiB overwrite, back to back and after CPU work.
-
-    Some virtual disks poll for a moment after each request and then sleep: a flush that comes
-    after `busy_s` of CPU work pays the device's wake-up, one that follows the last at once does
-    not. Every command of a benchmark pays the former, whatever its store, so it bounds the
-    commands per second of any store (see `bench/event_store.py`'s ceiling).
-    """
-    block = b"\0" * 4096
-    fd, path = tempfile.mkstemp(prefix="fsync-probe-", dir=directory)
-    clock = time.perf_counter
-    flush = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
-    try:
-        os.write(fd, block * 64)
-        os.fsync(fd)
-
-        def median_flush(busy: float) -> float:
-            times = []
-            for i in range(count):
-                end = clock() + busy
-                while clock() < end:
-                    pass
-                os.pwrite(fd, block, (i % 64) * 4096)
-                started = clock()
-                flush(fd)
-                times.append(clock() - started)
-            return statistics.median(times) * 1000
-
-        return median_flush(0.0), median_flush(busy_s)
-    finally:
-        os.close(fd)
-        os.unlink(path)
 
 
 def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:

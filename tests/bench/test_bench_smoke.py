@@ -45,7 +45,7 @@ def test_prints_both_stores_rates_and_load_times_when_event_store_benchmark_runs
     assert "ours/theirs" in out
     assert "sqlite" in out
     assert "load+decode+fold ms" in out
-    assert "fdatasync of 4 KiB" in out
+    assert "back to back" in out
     assert "the ceiling of the ratio here" in out
     if os.environ.get("CI") == "true":
         assert "postgres " in out
