@@ -46,7 +46,7 @@ def test_prints_both_stores_rates_and_load_times_when_event_store_benchmark_runs
     assert "sqlite" in out
     assert "load+decode+fold ms" in out
     assert "back to back" in out
-    assert "the ceiling of the ratio here" in out
+    assert "about the ratio's ceiling here" in out
     if os.environ.get("CI") == "true":
         assert "postgres " in out
 
