@@ -239,7 +239,7 @@ _LOAD_WITHOUT_SNAPSHOT = (
 class _StoreConnection(psycopg.Connection[Any]):
     """A pooled connection that keeps one cursor for the store's appends.
 
-    A new cursor looks up the adapter of every parameter again on its first execute (~8 us of
+    A new cursor looks up the adapter of every parameter again on its first execute (~12 us of
     client CPU for the append's 13 parameters); a kept one reuses what it found. Only appends use
     it: their result is one small row, so the cursor holds no big result between calls.
     """
