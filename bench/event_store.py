@@ -3,6 +3,7 @@
     uv run --group bench python bench/event_store.py            # 2-4 minutes
     uv run --group bench python bench/event_store.py --quick    # a few seconds
     uv run --group bench python bench/event_store.py --backend sqlite --profile
+    uv run --group bench python bench/event_store.py --turn 200  # each side 200 commands in a row
 
 Workload (the command side's hot path): create `--aggregates` group chats, then run
 `--commands` PostMessage commands on each (round-robin over the chats, one thread). Each command
@@ -18,6 +19,11 @@ own aggregate cache (`AGGREGATE_CACHE_MAXSIZE`, default fast-forward: each `get`
 events after the cached version, which keeps it correct with several processes). Every side
 runs in a fresh database on the same server / filesystem, with its durability settings printed.
 Figures are commands per second and the ratio ours/theirs, like for like (target >= 2).
+
+The sides take turns command by command (`--turn 1`, the default), so that each moment's noise
+falls on all of them; every command then follows the other sides' ones, its code and data
+evicted from the CPU caches. `--turn 200` lets each side run 200 commands in a row, as a service
+runs its own code back to back, with warmer caches: every side spends less CPU per command.
 
 Every command of every side waits for one durable commit, so the ratio has a ceiling: a store
 that cost nothing but its commit would run at the bare commit's rate, which the run prints
@@ -238,29 +244,42 @@ class BareCommitSide:
 
 
 def run_workloads(
-    sides: Sequence[Side], *, aggregates: int = 200, commands_per_aggregate: int = 10
+    sides: Sequence[Side],
+    *,
+    aggregates: int = 200,
+    commands_per_aggregate: int = 10,
+    turn: int = 1,
 ) -> list[WorkloadResult]:
     """Create `aggregates` chats, then `commands_per_aggregate` posts on each, on every side.
 
-    The sides take turns command by command, so that a noisy moment of the machine (another
-    process's fsyncs or CPU use) falls on all of them alike. Each command is timed on its own.
+    The sides take turns, `turn` commands each (default 1: command by command), so that a noisy
+    moment of the machine (another process's fsyncs or CPU use) falls on all of them alike. A
+    longer turn lets a side run its own code back to back, as a service does, with its CPU
+    caches warm; a turn of one makes every command follow the other sides' ones. Each turn is
+    timed on its own.
     """
+    if turn < 1:
+        raise ValueError(f"turn must be >= 1, got {turn}")
     count = len(sides)
     create_s, command_s, cpu_s = [0.0] * count, [0.0] * count, [0.0] * count
     chats: list[list[Any]] = [[] for _ in sides]
     clock, cpu = time.perf_counter, time.process_time
-    for i in range(aggregates):
+    for first in range(0, aggregates, turn):
+        indexes = range(first, min(first + turn, aggregates))
         for k, side in enumerate(sides):
             started = clock()
-            chats[k].append(side.create(i))
+            chats[k].extend([side.create(i) for i in indexes])
             create_s[k] += clock() - started
-    for round_ in range(commands_per_aggregate):
-        for j in range(aggregates):
-            for k, side in enumerate(sides):
-                cpu_started, started = cpu(), clock()
-                side.post(chats[k][j], round_)
-                command_s[k] += clock() - started
-                cpu_s[k] += cpu() - cpu_started
+    work = [(round_, j) for round_ in range(commands_per_aggregate) for j in range(aggregates)]
+    for first in range(0, len(work), turn):
+        block = work[first : first + turn]
+        for k, side in enumerate(sides):
+            post, mine = side.post, chats[k]
+            cpu_started, started = cpu(), clock()
+            for round_, j in block:
+                post(mine[j], round_)
+            command_s[k] += clock() - started
+            cpu_s[k] += cpu() - cpu_started
     return [
         WorkloadResult(
             side.label,
@@ -607,18 +626,30 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-baseline", action="store_true", help="skip the eventsourcing runs (ours only)"
     )
+    parser.add_argument(
+        "--turn",
+        type=int,
+        default=1,
+        help="commands each side runs in a row before the next side's turn (default 1)",
+    )
     parser.add_argument("--no-load-times", action="store_true", help="skip the load-time part")
     parser.add_argument(
         "--profile", action="store_true", help="then profile our workload alone (pyinstrument)"
     )
     parser.add_argument("--tmp-dir", help="where the SQLite files go (default: the system's)")
     args = parser.parse_args(argv)
+    if args.turn < 1:
+        parser.error(f"--turn must be at least 1, got {args.turn}")
     args.aggregates = args.aggregates or (20 if args.quick else 200)
     args.commands = args.commands or (5 if args.quick else 10)
     args.history = args.history or (1000 if args.quick else 10_000)
     args.load_repeats = args.load_repeats or (10 if args.quick else 20)
     args.backend = args.backend or list(BACKENDS)
     return args
+
+
+def _turns(turn: int) -> str:
+    return "command by command" if turn == 1 else f"{turn} commands at a time"
 
 
 def _fmt_settings(settings: dict[str, str]) -> str:
@@ -631,8 +662,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"# event store benchmark — {benchkit.machine_line()}")
     print(
         f"# workload: {args.aggregates} chats created, then {args.commands} PostMessage on each "
-        f"({args.aggregates * args.commands} load+append commands, one thread, round-robin); "
-        f"snapshot every {SNAPSHOT_INTERVAL} events"
+        f"({args.aggregates * args.commands} load+append commands, one thread, round-robin, "
+        f"the sides taking turns {_turns(args.turn)}); snapshot every {SNAPSHOT_INTERVAL} events"
     )
     backends = list(args.backend)
     if "postgres" in backends and (reason := benchkit.postgres_available()) is not None:
@@ -672,7 +703,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sides.append(bare)
                 back_to_back.setdefault(backend, []).append(commits_per_second_alone(bare))
                 for result in run_workloads(
-                    sides, aggregates=args.aggregates, commands_per_aggregate=args.commands
+                    sides,
+                    aggregates=args.aggregates,
+                    commands_per_aggregate=args.commands,
+                    turn=args.turn,
                 ):
                     by_label.setdefault(result.label, []).append(result)
 
@@ -723,7 +757,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     )
     print(
-        "# Wall clock, the sides taking turns command by command (same moments, same noise)."
+        f"# Wall clock, the sides taking turns {_turns(args.turn)} (same moments, same noise)."
         "\n# Every command waits for one durable commit (fsync); 'bare commit' commits one"
         " small row per command\n# and nothing else: no single-threaded store can be much"
         " faster (a side's rate also depends a little\n# on which side goes before it in the"
