@@ -73,7 +73,7 @@ from collections.abc import Callable, Iterator, Sequence  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from typing import Any  # noqa: E402
 
-import httpx  # noqa: E402
+import httpx2  # noqa: E402
 
 from cqrs_es.dev import default_command_workers  # noqa: E402
 from cqrs_es.testing import descendants  # noqa: E402
@@ -158,7 +158,7 @@ def _wait_until_healthy(service: Service, timeout: float) -> None:
         f"{service.command_url}/command/v1/healthcheck",
         f"{service.query_url}/query/v1/healthcheck",
     ]
-    with httpx.Client(timeout=2.0) as client:
+    with httpx2.Client(timeout=2.0) as client:
         while urls:
             if service.process.poll() is not None:
                 raise RuntimeError(
@@ -171,7 +171,7 @@ def _wait_until_healthy(service: Service, timeout: float) -> None:
                 if client.get(urls[0]).status_code == 200:
                     urls.pop(0)
                     continue
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 pass
             time.sleep(0.1)
 
@@ -363,7 +363,7 @@ def _catching(target: Callable[..., None], failures: list[BaseException]) -> Cal
 def create_chats(service: Service, count: int) -> list[str]:
     """Create `count` chats over HTTP (this also warms the service up)."""
     ids = []
-    with httpx.Client(base_url=service.command_url, timeout=30.0) as client:
+    with httpx2.Client(base_url=service.command_url, timeout=30.0) as client:
         for i in range(count):
             response = client.post(
                 "/command/v1/group-chats/create", json={"name": f"chat {i}", "executorId": EXECUTOR}

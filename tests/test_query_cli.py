@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from cqrs_es.cli import build_parser
@@ -48,14 +48,14 @@ def test_query_serves_the_read_model_and_stops_cleanly_when_terminated(tmp_path:
         while True:
             assert process.poll() is None, process.communicate()[0]
             try:
-                if httpx.get(f"{base}/healthcheck", timeout=2).status_code == 200:
+                if httpx2.get(f"{base}/healthcheck", timeout=2).status_code == 200:
                     break
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 pass
             assert time.monotonic() < deadline, "the query service did not start"
             time.sleep(0.1)
 
-        listed = httpx.get(
+        listed = httpx2.get(
             f"{base}/v1/group-chats", params={"userAccountId": "01JDQ4Z5V8X9Y0A1B2C3D4E5F6"}
         )
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from typing import BinaryIO
 
-import httpx
+import httpx2
 import pytest
 from chat_domain.ids import UserAccountId
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -124,9 +124,10 @@ def port() -> Iterator[int]:
         while True:
             assert process.poll() is None, process.communicate()[0]
             try:
-                if httpx.get(f"http://127.0.0.1:{port}{HEALTHCHECK}", timeout=2).status_code == 200:
+                health = httpx2.get(f"http://127.0.0.1:{port}{HEALTHCHECK}", timeout=2)
+                if health.status_code == 200:
                     break
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 pass
             assert time.monotonic() < deadline, "the command service did not start"
             time.sleep(0.1)
@@ -201,7 +202,7 @@ def test_refuses_a_request_head_over_16_kib_with_431_and_keeps_serving_when_a_cl
 
         assert connection.response()[0] == 431
         assert connection.closed_by_server()
-    assert httpx.get(f"http://127.0.0.1:{port}{HEALTHCHECK}", timeout=10).status_code == 200
+    assert httpx2.get(f"http://127.0.0.1:{port}{HEALTHCHECK}", timeout=10).status_code == 200
 
 
 @pytest.mark.slow

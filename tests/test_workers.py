@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from chat_domain.ids import UserAccountId
 from event_store.sqlite import SqliteEventStore
@@ -70,7 +70,7 @@ def test_two_command_workers_serve_one_port_and_write_one_store_without_losing_a
 
     def chat_with_posts(n: int) -> int:
         # A connection of its own per chat: the kernel hands connections to either worker.
-        with httpx.Client(base_url=url, timeout=30) as client:
+        with httpx2.Client(base_url=url, timeout=30) as client:
             created = client.post(
                 "/command/v1/group-chats/create", json={"name": f"chat {n}", "executorId": user}
             )
@@ -150,7 +150,7 @@ def test_two_query_workers_serve_one_port(harness: Harness, tmp_path: Path) -> N
     assert process.pid is not None
     assert len(_workers(process.pid)) == 2
     for _ in range(8):
-        with httpx.Client(timeout=10) as client:  # a new connection each time
+        with httpx2.Client(timeout=10) as client:  # a new connection each time
             assert client.get(f"http://127.0.0.1:{port}/query/v1/healthcheck").status_code == 200
 
     process.send_signal(signal.SIGTERM)

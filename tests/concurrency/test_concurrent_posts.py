@@ -17,7 +17,7 @@ import threading
 from collections import Counter
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from cqrs_es.testing import Backend, Harness, eventually
@@ -40,7 +40,7 @@ def read_all_messages(query_url: str, chat: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     params: dict[str, Any] = {"userAccountId": ADMIN, "limit": 200}
     while True:
-        response = httpx.get(f"{query_url}/v1/group-chats/{chat}/messages", params=params)
+        response = httpx2.get(f"{query_url}/v1/group-chats/{chat}/messages", params=params)
         if response.status_code != 200:
             return []
         page = response.json()
@@ -54,7 +54,7 @@ def test_every_acknowledged_post_is_stored_once_in_order_when_32_clients_post_at
     harness: Harness, backend: Backend, reliability: Any
 ) -> None:
     stack = harness.services(backend)
-    with httpx.Client(base_url=f"{stack.command_url}/v1/group-chats", timeout=60) as http:
+    with httpx2.Client(base_url=f"{stack.command_url}/v1/group-chats", timeout=60) as http:
         created = http.post("/create", json={"name": "crowd", "executorId": ADMIN})
         assert created.status_code == 201, created.text
         chat = created.json()["groupChatId"]
@@ -75,7 +75,7 @@ def test_every_acknowledged_post_is_stored_once_in_order_when_32_clients_post_at
     lock = threading.Lock()
 
     def client(n: int) -> None:
-        with httpx.Client(base_url=f"{stack.command_url}/v1/group-chats", timeout=60) as own:
+        with httpx2.Client(base_url=f"{stack.command_url}/v1/group-chats", timeout=60) as own:
             start.wait()
             for k in range(POSTS_PER_CLIENT):
                 content = f"client {n} message {k}"

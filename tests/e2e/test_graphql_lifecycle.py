@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from cqrs_es.testing import DevStack, Harness, eventually
@@ -70,7 +70,7 @@ class GraphQL:
     """GraphQL clients of a running `cqrs-es dev`'s two services."""
 
     stack: DevStack
-    http: httpx.Client
+    http: httpx2.Client
 
     @property
     def command_url(self) -> str:
@@ -106,7 +106,7 @@ class GraphQL:
 def dev(harness: Harness) -> Iterator[GraphQL]:
     """`cqrs-es dev` on free ports with a fresh data directory, healthy; stopped afterwards."""
     stack = harness.dev()
-    with httpx.Client(timeout=30.0) as http:
+    with httpx2.Client(timeout=30.0) as http:
         yield GraphQL(stack, http)
 
 

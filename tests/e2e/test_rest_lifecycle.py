@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from chat_domain.ulid import new_ulid
 
@@ -60,18 +60,18 @@ def utc_millis(moment: datetime) -> str:
 
 
 class Api:
-    """httpx clients of a stack's two services, with the checks every call shares."""
+    """httpx2 clients of a stack's two services, with the checks every call shares."""
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
-        self.commands = httpx.Client(base_url=stack.command_url, timeout=30.0)
-        self.queries = httpx.Client(base_url=stack.query_url, timeout=30.0)
+        self.commands = httpx2.Client(base_url=stack.command_url, timeout=30.0)
+        self.queries = httpx2.Client(base_url=stack.query_url, timeout=30.0)
 
     def close(self) -> None:
         self.commands.close()
         self.queries.close()
 
-    def post(self, operation: str, **body: Any) -> httpx.Response:
+    def post(self, operation: str, **body: Any) -> httpx2.Response:
         """POST `/command/v1/group-chats/<operation>` with `body` as JSON."""
         return self.commands.post(f"/v1/group-chats/{operation}", json=body)
 
@@ -83,7 +83,7 @@ class Api:
         result: dict[str, Any] = response.json()
         return result
 
-    def get(self, path: str, caller: str | None, **params: Any) -> httpx.Response:
+    def get(self, path: str, caller: str | None, **params: Any) -> httpx2.Response:
         """GET `/query/v1<path>` as `caller` (None: no `userAccountId`)."""
         if caller is not None:
             params["userAccountId"] = caller
@@ -100,10 +100,10 @@ class Api:
         self,
         path: str,
         caller: str,
-        done: Callable[[httpx.Response], bool],
+        done: Callable[[httpx2.Response], bool],
         what: str,
         **params: Any,
-    ) -> httpx.Response:
+    ) -> httpx2.Response:
         """Poll a read until `done`: read-your-own-write after a command, with a bounded wait."""
         return eventually(lambda: self.get(path, caller, **params), done, what)
 
@@ -118,7 +118,7 @@ class Api:
 
 
 def assert_problem(
-    response: httpx.Response, status: int, code: str, field: str | None = None
+    response: httpx2.Response, status: int, code: str, field: str | None = None
 ) -> dict[str, Any]:
     """An RFC 9457 problem with `status` and `code` (and, for a validation error, `field`)."""
     assert response.status_code == status, response.text

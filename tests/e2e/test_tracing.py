@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from telemetry.testing import OtlpReceiver, ReceivedSpan
 
@@ -37,8 +37,8 @@ def receiver() -> Iterator[OtlpReceiver]:
 
 
 @pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=30.0) as client:
+def http() -> Iterator[httpx2.Client]:
+    with httpx2.Client(timeout=30.0) as client:
         yield client
 
 
@@ -77,8 +77,8 @@ def access_line(stack: DevStack, method: str, path: str) -> dict[str, Any]:
 
 
 def create_chat(
-    stack: DevStack, http: httpx.Client, headers: dict[str, str] | None = None
-) -> httpx.Response:
+    stack: DevStack, http: httpx2.Client, headers: dict[str, str] | None = None
+) -> httpx2.Response:
     response = http.post(
         f"{stack.command_url}/v1/group-chats/create",
         json={"name": "developers", "executorId": ALICE},
@@ -88,7 +88,7 @@ def create_chat(
     return response
 
 
-def read_chat(stack: DevStack, http: httpx.Client, chat_id: str) -> httpx.Response:
+def read_chat(stack: DevStack, http: httpx2.Client, chat_id: str) -> httpx2.Response:
     """GET the chat from the query service once the updater has projected it."""
     return eventually(
         lambda: http.get(
@@ -106,7 +106,7 @@ def one(spans: list[ReceivedSpan], **fields: Any) -> ReceivedSpan:
 
 
 def test_one_trace_runs_from_the_http_request_to_the_projection_when_a_command_has_an_x_ray_header(
-    harness: Harness, receiver: OtlpReceiver, http: httpx.Client
+    harness: Harness, receiver: OtlpReceiver, http: httpx2.Client
 ) -> None:
     stack = harness.dev(
         env={
@@ -229,7 +229,7 @@ def test_one_trace_runs_from_the_http_request_to_the_projection_when_a_command_h
     ],
 )
 def test_nothing_is_exported_and_requests_work_when_tracing_is_off(
-    harness: Harness, receiver: OtlpReceiver, http: httpx.Client, env: dict[str, str]
+    harness: Harness, receiver: OtlpReceiver, http: httpx2.Client, env: dict[str, str]
 ) -> None:
     if env:  # the endpoint is set, but the exporter choice turns tracing off
         env = {**env, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}

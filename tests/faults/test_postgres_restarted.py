@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from cqrs_es.testing import Harness, eventually
@@ -69,12 +69,12 @@ def test_services_answer_503_while_postgres_is_down_and_recover_without_a_restar
     def reader() -> None:
         url = f"{stack.query_url}/v1/group-chats"
         caller = load.scripts[0].users[0]
-        with httpx.Client(timeout=30) as http:
+        with httpx2.Client(timeout=30) as http:
             while not reader_stop.is_set():
                 phase = load.phase
                 try:
                     status: int | None = http.get(url, params={"userAccountId": caller}).status_code
-                except httpx.TransportError:
+                except httpx2.TransportError:
                     status = None
                 reads[(phase, status)] += 1
                 time.sleep(0.05)

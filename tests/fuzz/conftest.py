@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import httpx
+import httpx2
 import pytest
 
 from cqrs_es.testing import Backend, ServiceStack, eventually
@@ -56,7 +56,7 @@ class FuzzStack:
 def _seed(command_url: str, query_url: str) -> Seeded:
     """Two chats (one deleted), two members, three messages; waits until they are projected."""
     seeded = Seeded(users=[ALICE, BOB, STRANGER])
-    with httpx.Client(base_url=f"{command_url}/v1/group-chats", timeout=30) as http:
+    with httpx2.Client(base_url=f"{command_url}/v1/group-chats", timeout=30) as http:
 
         def post(path: str, **body: str) -> dict[str, str]:
             response = http.post(path, json=body)
@@ -75,7 +75,7 @@ def _seed(command_url: str, query_url: str) -> Seeded:
 
     url = f"{query_url}/v1/group-chats/{chat}/messages"
     eventually(
-        lambda: httpx.get(url, params={"userAccountId": ALICE}, timeout=10),
+        lambda: httpx2.get(url, params={"userAccountId": ALICE}, timeout=10),
         lambda r: r.status_code == 200 and len(r.json()["items"]) == 3,
         "the seeded messages projected into the read model",
     )

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import hypothesis_graphql
 import pytest
 from hypothesis import HealthCheck, given, note, seed, settings
@@ -135,7 +135,7 @@ def documents(service: str) -> st.SearchStrategy[str]:
 
 @st.composite
 def graphql_requests(draw: st.DrawFn, service: str, ids: list[str]) -> dict[str, Any]:
-    """Keyword arguments of one `httpx.Client.request` to the service's GraphQL endpoint."""
+    """Keyword arguments of one `httpx2.Client.request` to the service's GraphQL endpoint."""
     strings = st.sampled_from(ids) | st.text(max_size=40)
     variables = st.one_of(
         st.dictionaries(
@@ -178,7 +178,7 @@ def graphql_requests(draw: st.DrawFn, service: str, ids: list[str]) -> dict[str,
     return {"method": "POST", "url": path, "content": content_bytes, "headers": headers}
 
 
-def check_response(response: httpx.Response) -> None:
+def check_response(response: httpx2.Response) -> None:
     """Never a 5xx; a JSON answer never reports an internal error."""
     assert response.status_code < 500, response.text[:2000]
     if not response.headers.get("content-type", "").startswith("application/"):
@@ -205,7 +205,7 @@ def test_never_answers_5xx_when_graphql_requests_are_malformed(
     ids = seeded.users + seeded.group_chats + seeded.messages
     statuses: dict[int, int] = {}
 
-    with httpx.Client(base_url=origin, timeout=60) as http:
+    with httpx2.Client(base_url=origin, timeout=60) as http:
 
         @seed(SEED)
         @settings(

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -181,7 +181,7 @@ def _assert_clean(report: dict[str, Any]) -> None:
 def test_every_command_response_is_documented_and_no_5xx_when_fuzzed(
     fuzz_stack: Any, tmp_path: Path, reliability: Any
 ) -> None:
-    document = httpx.get(f"{fuzz_stack.command_url}/openapi.json", timeout=30).json()
+    document = httpx2.get(f"{fuzz_stack.command_url}/openapi.json", timeout=30).json()
     schema_file = tmp_path / "command-openapi.json"
     schema_file.write_text(json.dumps(with_command_links(document)))
     origin = fuzz_stack.command_url.removesuffix("/command")

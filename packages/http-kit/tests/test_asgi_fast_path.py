@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 import telemetry
 from http_kit.asgi_fast_path import FastPathMiddleware, request_from_scope
@@ -847,9 +847,9 @@ def test_an_http_client_sees_the_fast_path_and_the_app_side_by_side() -> None:
     inner = Inner()
     app = middleware(Seen(), inner)
 
-    async def main() -> list[httpx.Response]:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async def main() -> list[httpx2.Response]:
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://test") as client:
             return [
                 await client.post("/items", content=b'{"x":1}', headers={"x-request-id": "r1"}),
                 await client.get("/elsewhere"),

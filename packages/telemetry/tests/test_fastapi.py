@@ -7,7 +7,7 @@ import json
 import logging
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 import telemetry
 from fastapi import FastAPI
@@ -36,10 +36,10 @@ def _app() -> FastAPI:
 
 def _get(
     app: FastAPI, path: str, headers: dict[str, str] | None = None, *, raise_errors: bool = True
-) -> httpx.Response:
-    async def call() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_errors)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+) -> httpx2.Response:
+    async def call() -> httpx2.Response:
+        transport = httpx2.ASGITransport(app=app, raise_app_exceptions=raise_errors)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as client:
             return await client.get(path, headers=headers)
 
     return asyncio.run(call())

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from httpx import Response
+from httpx2 import Response
 from query_service.rest import format_timestamp
 from read_model.testing import ReadModelSeeder
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import httpx2
 
 __all__ = ["Load", "Outcome", "Script", "user_account"]
 
@@ -185,7 +185,7 @@ class Load:
             return not self._stop.is_set() and time.monotonic() < deadline
 
         def client(script: Script) -> None:
-            with httpx.Client(base_url=self.base_url, timeout=self.timeout) as http:
+            with httpx2.Client(base_url=self.base_url, timeout=self.timeout) as http:
                 start.wait()
                 while running() and take() is not None:
                     while running():
@@ -206,12 +206,12 @@ class Load:
             thread.join()
         return self.outcomes
 
-    def _send(self, http: httpx.Client, script: Script) -> Outcome:
+    def _send(self, http: httpx2.Client, script: Script) -> Outcome:
         command, body = script.next()
         phase = self.phase
         try:
             response = http.post(f"/{command}", json=body)
-        except httpx.TransportError as error:
+        except httpx2.TransportError as error:
             return Outcome(script.client, command, body, None, None, type(error).__name__, phase)
         try:
             payload = response.json()
