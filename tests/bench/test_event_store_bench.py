@@ -7,30 +7,19 @@ length of the turns.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-BENCH_EVENT_STORE = Path(__file__).resolve().parents[2] / "bench" / "event_store.py"
+BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
+if str(BENCH_DIR) not in sys.path:
+    # Last on the path: the scripts' own names (`http`, `event_store`) must not shadow packages.
+    sys.path.append(str(BENCH_DIR))
+import benchkit  # noqa: E402
 
-
-def _load() -> ModuleType:
-    name = "bench_event_store"  # benchkit.load_sibling's name: one module whoever loads it first
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, BENCH_EVENT_STORE)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-bench = _load()
+bench = benchkit.load_sibling("event_store")
 
 
 class RecordingSide:

@@ -7,7 +7,6 @@ not handle.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
 import sys
@@ -15,26 +14,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-BENCH_HTTP = Path(__file__).resolve().parents[2] / "bench" / "http.py"
+BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
+if str(BENCH_DIR) not in sys.path:
+    # Last on the path: the scripts' own names (`http`, `event_store`) must not shadow packages.
+    sys.path.append(str(BENCH_DIR))
+import benchkit  # noqa: E402
 
-
-def _load() -> ModuleType:
-    name = "bench_http"  # benchkit.load_sibling's name: one module whoever loads it first
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, BENCH_HTTP)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-bench = _load()
+bench = benchkit.load_sibling("http")
 
 # A response as the services' uvicorn writes it.
 CREATED = (
